@@ -1,0 +1,221 @@
+"""Run directories, TensorBoard logging, JSON outputs and safetensors checkpoints.
+
+One run = one directory ``<logdir>/<run-name>/`` holding the event files, ``config.json``,
+checkpoints and a final ``metrics.json``. Every write that could be interrupted goes to a temporary
+file first and is renamed into place, so a crash never leaves a half-written file behind.
+Checkpoints are safetensors plus JSON: loading one never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import Tensor
+
+from .errors import UsageError
+
+__all__ = [
+    "RunLogger",
+    "atomic_write_bytes",
+    "load_checkpoint",
+    "new_run_dir",
+    "read_json",
+    "save_checkpoint",
+    "write_json",
+]
+
+
+def sanitize(name: str) -> str:
+    """A file-system-safe run name: letters, digits, '.', '_', '-' only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+
+
+def new_run_dir(logdir: str | os.PathLike, run_name: str, exist_ok: bool = False) -> Path:
+    """Create ``logdir/run_name`` and return it.
+
+    An existing non-empty directory is never reused silently: with ``exist_ok`` it is returned as
+    is (for resuming), otherwise a suffix ``-2``, ``-3``, ... is appended so nothing is overwritten.
+    """
+    root = Path(logdir)
+    base = sanitize(run_name)
+    path = root / base
+    if exist_ok and path.is_dir():
+        return path
+    i = 2
+    while path.exists() and any(path.iterdir()):
+        path = root / f"{base}-{i}"
+        i += 1
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--logdir: cannot create run directory {path}: {e.strerror}") from None
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, Tensor):
+        return obj.tolist()
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` (dataclasses, mappings, tensors allowed) as indented JSON."""
+    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"{path} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path} is not valid JSON ({e}); the file is corrupt") from None
+
+
+# ------------------------------------------------------------------------------- checkpoints
+# A checkpoint is any nested structure of dicts, lists, tensors and JSON scalars (a model's
+# state_dict, an optimizer's state_dict with its integer keys, RNG states). Tensors go into the
+# safetensors payload under generated keys; the structure, with tensor leaves replaced by their
+# keys, goes into the safetensors metadata as JSON.
+
+def _encode(obj: Any, tensors: dict[str, Tensor]) -> Any:
+    if isinstance(obj, Tensor):
+        key = f"t{len(tensors)}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, Mapping):  # keys keep their type (optimizer state uses int keys)
+        return {"__dict__": [[k, _encode(v, tensors)] for k, v in obj.items()]}
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v, tensors) for v in obj]}
+    if isinstance(obj, list):
+        return [_encode(v, tensors) for v in obj]
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__}; use tensors, dicts, lists and scalars")
+
+
+def _decode(obj: Any, tensors: Mapping[str, Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__dict__" in obj:
+            return {k: _decode(v, tensors) for k, v in obj["__dict__"]}
+        if "__tuple__" in obj:
+            return tuple(_decode(v, tensors) for v in obj["__tuple__"])
+    if isinstance(obj, list):
+        return [_decode(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
+    """Atomically save a nested state (tensors, dicts, lists, scalars) as one safetensors file."""
+    tensors: dict[str, Tensor] = {}
+    structure = _encode(state, tensors)
+    atomic_write_bytes(path, st_save(tensors, metadata={"rlgan_ls.state": json.dumps(structure)}))
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`; :class:`UsageError` if missing or corrupt."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"checkpoint {path} does not exist") from None
+    try:
+        tensors = st_load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8:8 + header_len]).get("__metadata__", {})
+        structure = json.loads(meta["rlgan_ls.state"])
+    except (SafetensorError, ValueError, KeyError, UnicodeDecodeError) as e:
+        raise UsageError(f"checkpoint {path} is corrupt or not an rlgan-ls checkpoint ({type(e).__name__})") from None
+    tensors = {k: v.to(map_location) for k, v in tensors.items()}
+    return _decode(structure, tensors)
+
+
+# ------------------------------------------------------------------------------- TensorBoard
+
+class RunLogger:
+    """A TensorBoard writer for one run directory.
+
+    ``scalars`` accepts tensors: they are stacked and read back to the host in one transfer, so a
+    training loop can hand over device-side accumulators every N steps without N syncs.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, purge_step: int | None = None) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # lazy: pulls in tensorboard
+
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
+
+    def scalars(self, values: Mapping[str, float | Tensor], step: int) -> dict[str, float]:
+        names = list(values)
+        tensors = [v for v in values.values() if isinstance(v, Tensor)]
+        host = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).cpu().tolist()) if tensors else iter(())
+        out = {n: (next(host) if isinstance(values[n], Tensor) else float(values[n])) for n in names}
+        for name, value in out.items():
+            self.writer.add_scalar(name, value, step)
+        return out
+
+    def image(self, tag: str, image: Tensor, step: int) -> None:
+        """Log a ``(C, H, W)`` image with values in [0, 1]."""
+        self.writer.add_image(tag, image.detach().cpu().clamp(0, 1), step)
+
+    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """Write hparams into this run's own directory (``SummaryWriter.add_hparams`` would make a
+        new sub-run), so TensorBoard's HParams tab lists one row per run with these metrics."""
+        from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+        exp, ssi, sei = hparams_summary(clean, dict(metrics))
+        fw = self.writer._get_file_writer()
+        for summary in (exp, ssi, sei):
+            fw.add_summary(summary)
+        # The HParams tab shows, for each metric tag, the latest scalar logged under that tag in
+        # this run, so the metrics must also be logged as ordinary scalars (the trainers do).
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def __enter__(self) -> RunLogger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
