@@ -86,7 +86,7 @@ class _UniformSmoothedCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z: Tensor, target: Tensor, alpha: float) -> Tensor:  # z: (N, K)
+    def forward(ctx, z: Tensor, target: Tensor, alpha: float, reduction: str) -> Tensor:  # z: (N, K)
         hard = target.dtype == torch.long
         if z.shape[-1] <= _FUSED_LOG_SOFTMAX_MAX_K:
             stat = F.log_softmax(z, dim=-1)  # (N, K) log q
@@ -101,25 +101,30 @@ class _UniformSmoothedCE(torch.autograd.Function):
             if alpha:
                 loss.sub_(z.mean(-1), alpha=alpha)
         ctx.save_for_backward(z, target, stat)
-        ctx.alpha = alpha
-        return loss
+        ctx.alpha, ctx.reduction = alpha, reduction
+        # Reducing here rather than outside saves an autograd node and a kernel per step.
+        return reduce_loss(loss, reduction)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # grad: (N,)
+    def backward(ctx, grad: Tensor):  # grad: (N,) for "none", () otherwise
         z, target, stat = ctx.saved_tensors
         alpha, k = ctx.alpha, z.shape[-1]
+        if ctx.reduction == "mean":
+            grad = grad / z.shape[0]
+        grad = grad.unsqueeze(-1) if grad.ndim == 1 else grad  # (N, 1) or ()
         if torch.is_grad_enabled():  # create_graph=True: differentiable, out-of-place path
             p = smooth_targets(target, k, alpha, dtype=z.dtype, validate=False)
-            return (torch.softmax(z, dim=-1) - p) * grad.unsqueeze(-1), None, None
+            return (torch.softmax(z, dim=-1) - p) * grad, None, None, None
         g = stat.exp() if stat.ndim == 2 else (z - stat.unsqueeze(-1)).exp_()  # (N, K) softmax(z)
         if alpha:
             g.sub_(alpha / k)
         if target.dtype == torch.long:
-            g.scatter_add_(-1, target.unsqueeze(-1), torch.full_like(grad, alpha - 1.0).unsqueeze(-1))
+            idx = target.unsqueeze(-1)  # (N, 1)
+            g.scatter_add_(-1, idx, torch.full(idx.shape, alpha - 1.0, dtype=g.dtype, device=g.device))
         else:
             g.sub_(target * (1.0 - alpha))
-        g.mul_(grad.unsqueeze(-1))
-        return g, None, None
+        g.mul_(grad)
+        return g, None, None, None
 
 
 def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: Tensor | None = None,
@@ -154,14 +159,18 @@ def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: 
     if prior is not None:
         check_prior(prior, k, validate)
 
-    z = _full_precision(logits).reshape(-1, k)  # (N, K)
-    flat_target = target.reshape(-1).long() if hard else target.reshape(-1, k).to(z.dtype)
+    z = _full_precision(logits)
+    z = z if z.ndim == 2 else z.reshape(-1, k)  # (N, K)
+    flat_target = (target if target.ndim == 1 else target.reshape(-1)).long() if hard \
+        else target.reshape(-1, k).to(z.dtype)
     if prior is None:
-        per_row = _UniformSmoothedCE.apply(z, flat_target, a)  # (N,)
+        loss = _UniformSmoothedCE.apply(z, flat_target, a, reduction)
+        if reduction == "none" and len(batch_shape) != 1:
+            loss = loss.reshape(batch_shape)
     else:
         p = smooth_targets(flat_target, k, a, prior.to(z.dtype), dtype=z.dtype, validate=False)  # (N, K)
-        per_row = -(p * F.log_softmax(z, dim=-1)).sum(-1)
-    loss = reduce_loss(per_row.reshape(batch_shape), reduction)
+        per_row = -(p * F.log_softmax(z, dim=-1)).sum(-1)  # (N,)
+        loss = reduce_loss(per_row.reshape(batch_shape), reduction)
     if not return_parts:
         return loss
     return loss, _decomposition(z, flat_target, prior, batch_shape, reduction)

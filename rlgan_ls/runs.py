@@ -185,7 +185,8 @@ class RunLogger:
     def scalars(self, values: Mapping[str, float | Tensor], step: int) -> dict[str, float]:
         names = list(values)
         tensors = [v for v in values.values() if isinstance(v, Tensor)]
-        host = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).cpu().tolist()) if tensors else iter(())
+        # One device-to-host transfer for all tensor values, however many there are.
+        host = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).cpu().tolist() if tensors else [])
         out = {n: (next(host) if isinstance(values[n], Tensor) else float(values[n])) for n in names}
         for name, value in out.items():
             self.writer.add_scalar(name, value, step)
