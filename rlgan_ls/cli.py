@@ -18,6 +18,7 @@ from .errors import UsageError
 # Modules that register subcommands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
+    "rlgan_ls.distill.commands",
 )
 
 
@@ -49,7 +50,11 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "passthrough", False):
+        args.extra = extra  # e.g. `sweep` hands unknown flags on to the command it runs
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.func(args) or 0)
     except UsageError as e:

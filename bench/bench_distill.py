@@ -1,0 +1,77 @@
+"""Acceptance measurements for policy distillation (issue 3).
+
+    python bench/bench_distill.py acceptance [--env CartPole-v1] [--seeds 0 1 2]
+        DAgger, alpha = 0.1, the env's cached teacher (trained on first use), 20 evaluation episodes:
+        mean return, return / teacher's, and in-process wall time (first env step to final evaluation).
+        CartPole-v1 target: >= 495 in <= 8 s; LunarLander-v3 (box2d extra): >= 95 % of the teacher.
+    python bench/bench_distill.py entropy [--envs CartPole-v1 Acrobot-v1] [--seeds 0 1 2]
+        mean explore/entropy over seeds for alpha in {0, 0.1, 0.3}; must be strictly increasing.
+
+Runs go one after another (never in parallel) into --logdir (default: a temporary directory), each
+with the agent recipe's settings for its env, exactly as `rlgan-ls distill` would resolve them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+
+from rlgan_ls.distill import DistillConfig, distill
+from rlgan_ls.recipes import build_config, find_recipe, load_toml
+
+
+def _config(env: str, **flags) -> DistillConfig:
+    path = find_recipe("agents", env)
+    return build_config(DistillConfig, load_toml(path) if path else None, {"env": env, "progress": False, **flags})
+
+
+def acceptance(env: str, seeds: list[int], logdir: str) -> None:
+    print(f"{env} DAgger alpha=0.1, cached teacher, 20 eval episodes ({platform.machine()}, torch threads 1):")
+    print(f"{'seed':>4} {'return':>14} {'teacher':>8} {'vs teacher':>10} {'wall s':>7} {'env steps':>9} {'entropy':>8}")
+    for seed in seeds:
+        m = distill(_config(env, method="dagger", alpha=0.1, seed=seed, eval_episodes=20,
+                            logdir=logdir, run_name=f"acceptance-s{seed}")).metrics
+        print(f"{seed:>4} {m['eval/return_mean']:>7.1f} ± {m['eval/return_std']:<5.1f} "
+              f"{m['teacher/return_mean']:>8.1f} "
+              f"{m['eval/return_vs_teacher']:>10.3f} {m['time/wall_s']:>7.2f} {m['train/env_steps']:>9.0f} "
+              f"{m['explore/entropy']:>8.4f}")
+
+
+def entropy(envs: list[str], seeds: list[int], alphas: list[float], logdir: str) -> None:
+    for env in envs:
+        means = []
+        for alpha in alphas:
+            vals, rets = [], []
+            for seed in seeds:
+                m = distill(_config(env, method="dagger", alpha=alpha, seed=seed, logdir=logdir,
+                                    run_name=f"entropy-{env}-a{alpha}-s{seed}")).metrics
+                vals.append(m["explore/entropy"])
+                rets.append(m["eval/return_mean"])
+            means.append(statistics.mean(vals))
+            print(f"{env} alpha={alpha:<4} explore/entropy mean {means[-1]:.4f} "
+                  f"(seeds: {', '.join(f'{v:.4f}' for v in vals)}); return mean {statistics.mean(rets):.1f}")
+        ok = all(a < b for a, b in zip(means, means[1:]))
+        print(f"{env}: strictly increasing in alpha: {ok}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("what", choices=("acceptance", "entropy"))
+    ap.add_argument("--env", default="CartPole-v1", help="acceptance: the env")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--envs", nargs="+", default=["CartPole-v1", "Acrobot-v1"])
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    ap.add_argument("--logdir", default=None, help="where run dirs go (default: a temporary directory)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        logdir = args.logdir or tmp
+        if args.what == "acceptance":
+            acceptance(args.env, args.seeds, logdir)
+        else:
+            entropy(args.envs, args.seeds, args.alphas, logdir)
+
+
+if __name__ == "__main__":
+    main()

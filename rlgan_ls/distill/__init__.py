@@ -1,0 +1,31 @@
+"""Policy distillation with label-smoothed action targets: teachers, students, rollouts, BC and DAgger.
+
+Python API::
+
+    from rlgan_ls.distill import DistillConfig, distill
+    result = distill(DistillConfig(env="CartPole-v1", method="dagger", alpha=0.1, seed=0),
+                     teacher=lambda obs: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(int))
+
+``teacher`` may be a Stable-Baselines3 model, any callable ``obs -> action probabilities or
+actions``, or omitted (the env recipe's cached teacher, trained on first use).
+"""
+
+from .config import DistillConfig
+from .students import CNNStudent, MLPStudent, StudentSpec, load_student
+from .teachers import CallableTeacher, Labels, SB3Teacher, Teacher, load_sb3_teacher
+from .trainer import DistillResult, distill
+
+__all__ = [
+    "CNNStudent",
+    "CallableTeacher",
+    "DistillConfig",
+    "DistillResult",
+    "Labels",
+    "MLPStudent",
+    "SB3Teacher",
+    "StudentSpec",
+    "Teacher",
+    "distill",
+    "load_sb3_teacher",
+    "load_student",
+]

@@ -1,0 +1,148 @@
+"""``rlgan-ls teacher``, ``rlgan-ls distill`` and ``rlgan-ls evaluate``.
+
+    rlgan-ls teacher  --env CartPole-v1 [--algo ppo] [--steps N] [--seed S] [--out PATH]
+    rlgan-ls distill  --env CartPole-v1 --method dagger --alpha 0.1 --seed 0 --logdir runs
+    rlgan-ls evaluate runs/CartPole-v1-dagger-a0.1-s0 [--episodes 20]
+
+``--teacher PATH`` loads a Stable-Baselines3 .zip. Such files are pickles and can run code when
+loaded: use only files you trust (a warning says so each time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..envs import TEACHER_ALGOS, action_spec, make_vec, resolve_env
+from ..errors import UsageError
+from ..recipes import build_config, find_recipe, load_toml
+from .config import DistillConfig, add_config_flags, flags_layer
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("teacher", help="train (or reuse) a cached Stable-Baselines3 teacher for an env",
+                       description="Train a PPO/A2C/DQN teacher with the env recipe's rl-baselines3-zoo settings "
+                                   "and cache it; later runs reuse it.")
+    t.add_argument("--env", required=True, help="env recipe name or Gymnasium id with a recipe in envs/")
+    t.add_argument("--algo", choices=TEACHER_ALGOS, default=None, help="teacher algorithm (default: the recipe's)")
+    t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+    t.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
+    t.add_argument("--out", default=None, help="also copy the teacher .zip here")
+    t.add_argument("--cache-dir", default=None, help="teacher cache (default: $RLGAN_LS_CACHE/teachers or "
+                                                     "~/.cache/rlgan-ls/teachers)")
+    t.add_argument("--force", action="store_true", help="retrain even if a cached teacher exists")
+    t.add_argument("--eval-episodes", type=int, default=20, help="episodes to evaluate the teacher (default: 20)")
+    t.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    t.set_defaults(func=_teacher)
+
+    d = sub.add_parser("distill", help="distill a teacher into a small student (bc or dagger) with smoothed targets",
+                       description="Flags override the agent recipe (agents/<env>.toml or --recipe), which "
+                                   "overrides the defaults. --teacher PATH loads an SB3 .zip: a pickle, trusted "
+                                   "files only.")
+    d.add_argument("--recipe", default=None, help="agent recipe name or .toml path (default: agents/<env>.toml "
+                                                  "if it exists)")
+    add_config_flags(d, DistillConfig)
+    d.set_defaults(func=_distill)
+
+    e = sub.add_parser("evaluate", help="evaluate a saved student and print mean ± std return")
+    e.add_argument("run_dir", help="a run directory written by 'rlgan-ls distill'")
+    e.add_argument("--episodes", type=int, default=20, help="episodes (default: 20)")
+    e.add_argument("--seed", type=int, default=None, help="evaluation seed (default: the run's seed + 10000, "
+                                                           "as in its final evaluation)")
+    e.add_argument("--envs", type=int, default=10, help="parallel environments (default: 10)")
+    e.add_argument("--json", action="store_true", help="print a JSON object instead")
+    e.set_defaults(func=_evaluate)
+
+
+# ------------------------------------------------------------------------------------ teacher
+
+def _teacher(args: argparse.Namespace) -> int:
+    from .teacher_train import teacher_path, train_teacher
+
+    if args.eval_episodes < 1:
+        raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
+    recipe = resolve_env(args.env)
+    path, algo, _ = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir)
+    if path.is_file() and path.with_suffix(".json").is_file() and not args.force:
+        meta = json.loads(path.with_suffix(".json").read_text())
+        print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {meta['return_mean']:.2f} ± "
+              f"{meta['return_std']:.2f}); --force retrains")
+    else:
+        info = train_teacher(recipe, algo, args.steps, args.seed, args.cache_dir, args.eval_episodes, args.progress)
+        print(f"trained {algo.upper()} teacher for {recipe.env_id}: {info.path} "
+              f"(return {info.return_mean:.2f} ± {info.return_std:.2f} over {info.episodes} episodes)")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+        print(f"copied to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ distill
+
+def _recipe_layer(args: argparse.Namespace) -> dict | None:
+    name = args.recipe
+    if name is None:
+        name = (args.env or DistillConfig.env).replace(":", "-")
+        if find_recipe("agents", name) is None:
+            return None
+    path = find_recipe("agents", name)
+    if path is None:
+        raise UsageError(f"--recipe {name}: no agents/{name}.toml; pass a recipe name or a .toml path")
+    return load_toml(path)
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from .trainer import distill
+
+    cfg = build_config(DistillConfig, _recipe_layer(args), flags_layer(args, DistillConfig),
+                       source=f"recipe {args.recipe or args.env}")
+    result = distill(cfg)
+    m = result.metrics
+    print(f"{result.run_dir}: return {m['eval/return_mean']:.2f} ± {m['eval/return_std']:.2f} "
+          f"({m['eval/return_vs_teacher']:.3f} of teacher), explore/entropy {m['explore/entropy']:.4f}, "
+          f"agreement {m['distill/agreement']:.4f}, wall {m['time/wall_s']:.2f} s")
+    return 0
+
+
+# ----------------------------------------------------------------------------------- evaluate
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .rollouts import evaluate
+    from .students import load_student
+    from .trainer import student_actor
+
+    if args.episodes < 1 or args.envs < 1:
+        raise UsageError("--episodes and --envs must be >= 1")
+    run_dir = Path(args.run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"RUN_DIR {run_dir} is not a directory")
+    student, spec, config = load_student(run_dir)
+    if "env" not in config:
+        raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
+    recipe = resolve_env(config["env"])
+    torch.set_num_threads(int(config.get("threads", 1)))
+    envs = make_vec(recipe, min(args.envs, args.episodes))
+    aspec = action_spec(envs.single_action_space, recipe.name)
+    seed = args.seed if args.seed is not None else int(config.get("seed", 0)) + 10_000
+    try:
+        ev = evaluate(envs, student_actor(student, spec.nvec, aspec.to_env, "cpu"), args.episodes, seed)
+    finally:
+        envs.close()
+    mean, std = float(np.mean(ev.returns)), float(np.std(ev.returns))
+    if args.json:
+        json.dump({"return_mean": mean, "return_std": std, "episodes": args.episodes, "seed": seed}, sys.stdout)
+        print()
+    else:
+        print(f"{config['env']}: return {mean:.2f} ± {std:.2f} over {args.episodes} episodes (seed {seed})")
+    return 0

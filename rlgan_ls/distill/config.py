@@ -1,0 +1,192 @@
+"""The distillation run's configuration: one typed dataclass, validated once, at the boundary.
+
+Layers (later wins): dataclass defaults -> agent recipe ``agents/<env>.toml`` (or ``--recipe``) ->
+command-line flags. Every field is also a flag (``--steps-per-round``), so a sweep runner can
+override any of them. Field docstrings double as ``--help`` text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import functools
+import inspect
+import math
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import UsageError
+
+__all__ = ["DistillConfig", "add_config_flags", "field_docs", "flags_layer"]
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Everything a ``bc`` or ``dagger`` run needs; written to ``config.json`` in the run dir."""
+
+    env: str = "CartPole-v1"
+    """Gymnasium id, ``module:EnvId`` or an ``envs/`` recipe name."""
+    method: Literal["bc", "dagger"] = "dagger"
+    """``bc``: train on teacher rollouts; ``dagger``: the student acts, the teacher labels, data aggregates."""
+    alpha: float = 0.1
+    """Label-smoothing strength in [0, 1) for the teacher's action targets."""
+    prior: Literal["uniform", "ordinal"] = "uniform"
+    """Where the smoothing mass goes: uniform over actions, or to neighbouring (ordered) actions."""
+    target: Literal["hard", "soft"] = "hard"
+    """Teacher target: its greedy action (hard) or its action distribution tempered by tau (soft)."""
+    tau: float = 1.0
+    """Temperature of soft targets: softmax(log p / tau) for policies, softmax(Q / tau) for DQN."""
+    loss: Literal["smoothed", "entropy-bonus"] = "smoothed"
+    """``smoothed``: CE to smoothed targets; ``entropy-bonus``: CE(teacher) - entropy_beta * H (baseline)."""
+    entropy_beta: float = 0.01
+    """Entropy-bonus weight for ``--loss entropy-bonus``."""
+    seed: int = 0
+    """Seed for the student's initialisation, action sampling and the environments."""
+    teacher: str | None = None
+    """Path to a trusted SB3 .zip teacher (a pickle!); default: the cached teacher for the env recipe."""
+    teacher_algo: Literal["ppo", "a2c", "dqn"] | None = None
+    """Which cached teacher to use (default: the env recipe's algo)."""
+    teacher_seed: int = 0
+    """Seed of the cached teacher (trained on first use if missing)."""
+    teacher_steps: int | None = None
+    """Training steps of the cached teacher (default: the env recipe's)."""
+    cache_dir: str | None = None
+    """Teacher cache (default $RLGAN_LS_CACHE/teachers or ~/.cache/rlgan-ls/teachers)."""
+    n_envs: int = 8
+    """Parallel environments for rollouts."""
+    vectorization: Literal["sync", "async"] = "sync"
+    """Gymnasium vector mode: ``sync`` (one process) or ``async`` (one subprocess per env)."""
+    rounds: int = 6
+    """DAgger rounds (BC collects the same budget of teacher steps, then trains)."""
+    steps_per_round: int = 64
+    """Vector steps per round; each yields ``n_envs`` labelled states."""
+    updates_per_round: int = 100
+    """Gradient steps after each round, on minibatches of the aggregated dataset."""
+    batch_size: int = 256
+    """Minibatch size."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    arch: Literal["auto", "mlp", "cnn"] = "auto"
+    """Student network: ``auto`` picks a CNN for uint8 image observations, an MLP otherwise."""
+    width: int = 64
+    """Hidden units per MLP layer (CNN: units of the dense head)."""
+    depth: int = 2
+    """Hidden layers of the MLP (CNN: dense layers after the convolutions)."""
+    channels: int = 32
+    """CNN: channels of the first convolution (later ones use twice as many)."""
+    beta_schedule: Literal["linear", "exponential"] = "linear"
+    """DAgger: probability that the teacher acts in round i: max(0, 1 - i / beta_rounds) or beta_p ** i."""
+    beta_rounds: int = 3
+    """Linear schedule: rounds until the teacher stops acting."""
+    beta_p: float = 0.5
+    """Exponential schedule: decay factor in (0, 1)."""
+    act: Literal["sample", "greedy"] = "sample"
+    """How the student acts during DAgger rollouts (evaluation is always greedy)."""
+    eval_episodes: int = 20
+    """Episodes for the final evaluation."""
+    eval_envs: int = 10
+    """Parallel environments for the evaluation."""
+    threads: int = 1
+    """torch CPU threads (1 is fastest for small MLPs)."""
+    device: str = "cpu"
+    """Torch device of the student (``cpu`` or ``cuda``)."""
+    logdir: str = "runs"
+    """Parent directory of run directories."""
+    run_name: str | None = None
+    """Run directory name (default ``<env>-<method>-a<alpha>-s<seed>``; ``eb<entropy_beta>`` for the bonus)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.alpha, bool) or not (0.0 <= self.alpha < 1.0) or math.isnan(self.alpha):
+            raise UsageError(f"--alpha must be in [0, 1), got {self.alpha}; e.g. --alpha 0.1")
+        if self.loss == "entropy-bonus" and self.alpha != 0.0:
+            raise UsageError(f"--alpha {self.alpha} applies to --loss smoothed; with --loss entropy-bonus pass "
+                             f"--alpha 0 and set the strength with --entropy-beta")
+        if not (self.tau > 0.0) or math.isinf(self.tau):
+            raise UsageError(f"--tau must be a positive number, got {self.tau}")
+        if self.entropy_beta < 0.0 or math.isnan(self.entropy_beta):
+            raise UsageError(f"--entropy-beta must be >= 0, got {self.entropy_beta}")
+        if not (0.0 < self.beta_p < 1.0):
+            raise UsageError(f"--beta-p must be in (0, 1), got {self.beta_p}")
+        if not (self.lr > 0.0) or math.isinf(self.lr):
+            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("n_envs", "rounds", "steps_per_round", "updates_per_round", "batch_size", "width",
+                     "depth", "channels", "beta_rounds", "eval_episodes", "eval_envs", "threads"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.teacher_steps is not None and self.teacher_steps < 1:
+            raise UsageError(f"--teacher-steps must be >= 1, got {self.teacher_steps}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise UsageError(f"--device must be cpu or cuda[:N], got {self.device!r}")
+
+    def beta(self, round_idx: int) -> float:
+        """Probability that the teacher (not the student) acts in DAgger round ``round_idx`` (0-based).
+
+        Round 0 is always 1 (the first dataset is the teacher's own, as in Ross et al., 2011).
+        BC is the teacher acting throughout.
+        """
+        if self.method == "bc":
+            return 1.0
+        if self.beta_schedule == "linear":
+            return max(0.0, 1.0 - round_idx / self.beta_rounds)
+        return self.beta_p ** round_idx
+
+    @property
+    def default_run_name(self) -> str:
+        strength = f"eb{self.entropy_beta:g}" if self.loss == "entropy-bonus" else f"a{self.alpha:g}"
+        return f"{self.env}-{self.method}-{strength}-s{self.seed}"
+
+
+# ----------------------------------------------------------------------------- flags from fields
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (the string literal after each field) of a dataclass, by field name."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = nxt.value.value
+    return docs
+
+
+def _arg_type(hint: Any) -> tuple[Any, list[str] | None]:
+    """argparse ``type`` and ``choices`` for a field's type hint."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if typing.get_origin(hint) is Literal:
+        return str, [str(c) for c in typing.get_args(hint)]
+    if hint in (int, float, str):
+        return hint, None
+    return str, None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` flag per dataclass field (default None = not given, so recipes layer)."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        hint = hints[f.name]
+        if hint is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=f"{docs.get(f.name, '')} (default: {f.default})")
+            continue
+        typ, choices = _arg_type(hint)
+        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None, metavar=None if choices else
+                            f.name.upper(), help=f"{docs.get(f.name, '')} (default: {f.default})")
+
+
+def flags_layer(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The flags the user actually gave, as a config layer."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+            if getattr(args, f.name, None) is not None}

@@ -1,0 +1,55 @@
+"""The aggregated dataset of labelled states (DAgger's D = D_0 ∪ D_1 ∪ ...), preallocated once."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .teachers import Labels
+
+__all__ = ["LabelledStates"]
+
+
+class LabelledStates:
+    """Fixed-capacity buffer of (state, teacher actions, teacher probs, round) rows.
+
+    Rows are appended round by round and never dropped, so every minibatch draws uniformly from
+    all rounds so far (aggregation, Ross et al., 2011).
+    """
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: np.dtype, action_dims: int,
+                 prob_width: int | None, device: str | torch.device = "cpu") -> None:
+        dtype = torch.uint8 if obs_dtype == np.uint8 else torch.float32
+        self.obs = torch.empty((capacity, *obs_shape), dtype=dtype, device=device)  # (C, *obs_shape)
+        self.actions = torch.empty((capacity, action_dims), dtype=torch.long, device=device)  # (C, D)
+        self.probs = (torch.empty((capacity, prob_width), dtype=torch.float32, device=device)  # (C, sum K)
+                      if prob_width else None)
+        self.round = torch.empty(capacity, dtype=torch.long, device=device)  # (C,)
+        self.size = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.obs.shape[0]
+
+    def add(self, obs: np.ndarray, labels: Labels, round_idx: int) -> None:
+        n = obs.shape[0]
+        if self.size + n > self.capacity:
+            raise ValueError(f"dataset full: {self.size} + {n} rows > capacity {self.capacity}")
+        sl = slice(self.size, self.size + n)
+        self.obs[sl] = torch.as_tensor(obs).to(self.obs.device, self.obs.dtype)
+        self.actions[sl] = labels.actions.to(self.actions.device)
+        if self.probs is not None and labels.probs is not None:
+            self.probs[sl] = labels.probs.to(self.probs.device)
+        self.round[sl] = round_idx
+        self.size += n
+
+    def sample_index(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """Row indices of a uniform minibatch (with replacement) over every row added so far, (B,)."""
+        return torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device)
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor | None]:
+        """A minibatch ``(obs, actions, probs)`` drawn by :meth:`sample_index`."""
+        idx = self.sample_index(batch_size, generator)  # (B,)
+        probs = self.probs[idx] if self.probs is not None else None
+        return self.obs[idx], self.actions[idx], probs

@@ -1,0 +1,91 @@
+"""The distillation objective and the teacher-agreement metrics, on concatenated per-dimension blocks.
+
+For each action dimension d the student's block of logits ``(N, K_d)`` is trained against the
+teacher's target for that dimension (its greedy action, or its tempered distribution) with the
+shared loss core; the per-dimension losses are summed (the factorised policy's log-likelihood is
+the sum of per-dimension log-likelihoods). MultiDiscrete is therefore smoothed per dimension.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from ..losses import entropy_bonus_cross_entropy, smoothed_cross_entropy
+from ..metrics import entropy, expected_calibration_error, kl_divergence, kl_uniform
+from ..smoothing import ordinal_prior
+from .students import split_logits
+
+__all__ = ["DistillLoss", "agreement_metrics"]
+
+
+class DistillLoss:
+    """``loss(logits, actions, probs) -> (total, parts)`` where parts hold the logged terms.
+
+    Args:
+        nvec: choices per action dimension.
+        alpha: smoothing strength in [0, 1).
+        prior: ``uniform`` or ``ordinal`` (mass to neighbouring actions, for ordered action sets).
+        target: ``hard`` uses the teacher's greedy actions, ``soft`` its distribution.
+        loss: ``smoothed`` (label smoothing) or ``entropy-bonus`` (CE - beta * H, the baseline).
+        entropy_beta: beta of the entropy bonus.
+    """
+
+    def __init__(self, nvec: tuple[int, ...], alpha: float, prior: Literal["uniform", "ordinal"] = "uniform",
+                 target: Literal["hard", "soft"] = "hard", loss: Literal["smoothed", "entropy-bonus"] = "smoothed",
+                 entropy_beta: float = 0.0, device: str | torch.device = "cpu") -> None:
+        self.nvec, self.alpha, self.target, self.loss, self.entropy_beta = nvec, alpha, target, loss, entropy_beta
+        self.priors: list[Tensor | None] = [
+            ordinal_prior(k).to(device) if prior == "ordinal" else None for k in nvec]
+
+    def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        # logits: (N, sum K); actions: (N, D) long; probs: (N, sum K) or None
+        soft = self.target == "soft" and probs is not None
+        prob_blocks = split_logits(probs, self.nvec) if soft else (None,) * len(self.nvec)
+        total = ce = kl_u = kl_p = torch.zeros((), device=logits.device)
+        for d, block in enumerate(split_logits(logits, self.nvec)):
+            tgt = prob_blocks[d] if soft else actions[:, d]  # (N, K_d) or (N,)
+            if self.loss == "entropy-bonus":
+                loss_d = entropy_bonus_cross_entropy(block, tgt, self.entropy_beta)
+                ce_d = smoothed_cross_entropy(block, tgt, 0.0, validate=False)
+                kl_prior_d = kl_uniform(block).mean()
+            else:
+                loss_d, parts = smoothed_cross_entropy(block, tgt, self.alpha, self.priors[d], return_parts=True,
+                                                       validate=False)
+                ce_d, kl_prior_d = parts.ce_base, parts.kl_prior
+            total = total + loss_d
+            ce = ce + ce_d
+            kl_p = kl_p + kl_prior_d
+            kl_u = kl_u + kl_uniform(block.detach()).mean()
+        parts_out = {"loss/total": total.detach(), "loss/ce_teacher": ce.detach(), "loss/kl_uniform": kl_u,
+                     "loss/kl_prior": kl_p.detach()}
+        return total, parts_out
+
+
+@torch.no_grad()
+def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None,
+                      nvec: tuple[int, ...]) -> dict[str, Tensor]:
+    """Student vs teacher on the same states, as device tensors (no host sync).
+
+    - ``distill/agreement``: fraction of (state, dimension) pairs where the argmaxes agree.
+    - ``distill/kl_teacher_student``: KL(teacher || student) summed over dimensions, mean over states;
+      the teacher's distribution is its one-hot action when it gives no probabilities.
+    - ``distill/ece``: calibration of the student's confidence against the teacher's action,
+      averaged over dimensions.
+    - ``explore/entropy``: mean entropy (nats) of the student's factorised policy.
+    """
+    prob_blocks = split_logits(probs, nvec) if probs is not None else (None,) * len(nvec)
+    agree = kl = ece = ent = torch.zeros((), device=logits.device)
+    for d, block in enumerate(split_logits(logits, nvec)):
+        teacher = prob_blocks[d]
+        if teacher is None:
+            teacher = torch.nn.functional.one_hot(actions[:, d], nvec[d]).to(block.dtype)  # (N, K_d)
+        agree = agree + (block.argmax(-1) == actions[:, d]).float().mean()
+        kl = kl + kl_divergence(teacher, block).mean()
+        ece = ece + expected_calibration_error(block, actions[:, d])
+        ent = ent + entropy(block).mean()
+    dims = len(nvec)
+    return {"distill/agreement": agree / dims, "distill/kl_teacher_student": kl,
+            "distill/ece": ece / dims, "explore/entropy": ent}

@@ -1,0 +1,181 @@
+"""Student policies (an MLP for vector observations, a CNN for images) and their checkpoints.
+
+A student maps observations to *concatenated per-dimension logits* ``(B, sum(nvec))``: one block of
+``nvec[d]`` logits per action dimension, so Discrete (one block) and MultiDiscrete share every code
+path. The policy is the product of independent per-dimension categoricals.
+
+Checkpoints are safetensors (weights) with the student's spec and the run's config in its metadata,
+plus a readable ``student.json``; loading one never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UsageError
+from ..runs import load_checkpoint, save_checkpoint, write_json
+
+__all__ = [
+    "CNNStudent",
+    "MLPStudent",
+    "StudentSpec",
+    "build_student",
+    "greedy_actions",
+    "load_student",
+    "policy_entropy",
+    "sample_actions",
+    "save_student",
+    "split_logits",
+]
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """Architecture of a student: enough to rebuild it from a checkpoint."""
+
+    arch: Literal["mlp", "cnn"]
+    """Network kind."""
+    obs_shape: tuple[int, ...]
+    """Shape of one observation as the env returns it."""
+    nvec: tuple[int, ...]
+    """Choices per action dimension."""
+    width: int = 64
+    """Hidden units per dense layer."""
+    depth: int = 2
+    """Dense hidden layers."""
+    channels: int = 32
+    """CNN only: channels of the first convolution."""
+
+
+def _mlp(d_in: int, spec: StudentSpec, act: type[nn.Module]) -> nn.Sequential:
+    """``spec.depth`` hidden layers of ``spec.width`` units, then one logit per action of every dimension."""
+    layers: list[nn.Module] = []
+    for _ in range(spec.depth):
+        layers += [nn.Linear(d_in, spec.width), act()]
+        d_in = spec.width
+    layers.append(nn.Linear(d_in, sum(spec.nvec)))
+    return nn.Sequential(*layers)
+
+
+class MLPStudent(nn.Module):
+    """``depth`` Tanh layers of ``width`` units on the flattened observation."""
+
+    def __init__(self, spec: StudentSpec) -> None:
+        super().__init__()
+        obs_dim = 1
+        for s in spec.obs_shape:
+            obs_dim *= s
+        self.net = nn.Sequential(nn.Flatten(), *_mlp(obs_dim, spec, nn.Tanh))
+
+    def forward(self, obs: Tensor) -> Tensor:  # (B, *obs_shape) -> (B, sum K)
+        return self.net(obs.float())
+
+
+class CNNStudent(nn.Module):
+    """Three convolutions (Nature-DQN shapes, ``channels`` wide) and a dense head, for uint8 images.
+
+    Accepts (B, H, W, C) or (B, C, H, W) frames, whichever the env returns (decided from the spec:
+    a last dimension of 1, 3 or 4 that is smaller than the first is taken as channels-last).
+    """
+
+    def __init__(self, spec: StudentSpec) -> None:
+        super().__init__()
+        h, w, c = spec.obs_shape
+        self.channels_last = c in (1, 3, 4) and c < h
+        in_ch, hh, ww = (c, h, w) if self.channels_last else spec.obs_shape
+        ch = spec.channels
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_ch, ch, 8, stride=4), nn.ReLU(),
+            nn.Conv2d(ch, 2 * ch, 4, stride=2), nn.ReLU(),
+            nn.Conv2d(2 * ch, 2 * ch, 3, stride=1), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            n_flat = self.conv(torch.zeros(1, in_ch, hh, ww)).shape[1]
+        self.head = _mlp(n_flat, spec, nn.ReLU)
+
+    def forward(self, obs: Tensor) -> Tensor:  # (B, H, W, C) or (B, C, H, W) uint8 -> (B, sum K)
+        x = obs.float() / 255.0
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)  # (B, C, H, W)
+        return self.head(self.conv(x))
+
+
+def build_student(spec: StudentSpec) -> nn.Module:
+    if spec.arch == "mlp":
+        return MLPStudent(spec)
+    if len(spec.obs_shape) != 3:
+        raise UsageError(f"--arch cnn needs image observations (H, W, C) or (C, H, W), got shape {spec.obs_shape}")
+    try:
+        return CNNStudent(spec)
+    except RuntimeError:  # the convolutions do not fit in the frame
+        raise UsageError(f"--arch cnn needs frames of at least 36x36, got {spec.obs_shape}; use --arch mlp") from None
+
+
+# ----------------------------------------------------------------------- per-dimension helpers
+
+def split_logits(logits: Tensor, nvec: tuple[int, ...]) -> tuple[Tensor, ...]:
+    """(B, sum K) -> one (B, K_d) block per action dimension."""
+    return torch.split(logits, list(nvec), dim=-1)
+
+
+def policy_entropy(logits: Tensor, nvec: tuple[int, ...]) -> Tensor:
+    """Entropy (nats) of the factorised policy: the sum of per-dimension entropies, (B, sum K) -> (B,)."""
+    total = torch.zeros(logits.shape[:-1], dtype=torch.float32, device=logits.device)
+    for block in split_logits(logits, nvec):
+        logq = F.log_softmax(block.float(), dim=-1)  # (B, K_d)
+        total = total - (logq.exp() * logq).sum(-1)
+    return total
+
+
+def greedy_actions(logits: Tensor, nvec: tuple[int, ...]) -> Tensor:
+    """Per-dimension argmax, (B, sum K) -> (B, D) long."""
+    return torch.stack([b.argmax(-1) for b in split_logits(logits, nvec)], dim=-1)
+
+
+def sample_actions(logits: Tensor, nvec: tuple[int, ...], generator: torch.Generator | None = None) -> Tensor:
+    """Per-dimension samples, (B, sum K) -> (B, D) long."""
+    cols = [torch.multinomial(torch.softmax(b.float(), -1), 1, generator=generator).squeeze(-1)
+            for b in split_logits(logits, nvec)]
+    return torch.stack(cols, dim=-1)
+
+
+# -------------------------------------------------------------------------------- checkpoints
+
+def save_student(run_dir: str | os.PathLike, student: nn.Module, spec: StudentSpec,
+                 config: dict[str, Any]) -> Path:
+    """Write ``student.safetensors`` (weights + spec + config) and ``student.json`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    spec_dict = dataclasses.asdict(spec)
+    path = run_dir / "student.safetensors"
+    save_checkpoint(path, {"spec": spec_dict, "config": config, "state_dict": student.state_dict()})
+    write_json(run_dir / "student.json", {"spec": spec_dict, "config": config})
+    return path
+
+
+def load_student(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, StudentSpec,
+                                                                                       dict[str, Any]]:
+    """Rebuild a student from ``student.safetensors`` (or a run dir holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "student.safetensors"
+    state = load_checkpoint(path, map_location=device)
+    try:
+        raw = state["spec"]
+        spec = StudentSpec(arch=raw["arch"], obs_shape=tuple(raw["obs_shape"]), nvec=tuple(raw["nvec"]),
+                           width=raw["width"], depth=raw["depth"], channels=raw["channels"])
+        student = build_student(spec).to(device)
+        student.load_state_dict(state["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise UsageError(f"{path} is not a student checkpoint this version can load "
+                         f"({type(e).__name__}: {e})") from None
+    student.eval()
+    return student, spec, dict(state.get("config", {}))

@@ -1,0 +1,186 @@
+"""Building Gymnasium environments from ids, ``module:EnvId`` strings or env recipes.
+
+An env recipe (``envs/<name>.toml``) names a Gymnasium id, keyword arguments for ``gymnasium.make``
+and, per teacher algorithm, the Stable-Baselines3 hyperparameters that train a good teacher (taken
+from rl-baselines3-zoo). Everything the distillation pipeline needs about an environment (its id,
+action dimensions, observation kind) is resolved here once, at the boundary, so a bad ``--env``
+fails with one line before anything is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+
+from .errors import UsageError
+from .recipes import find_recipe, list_recipes, load_toml
+
+__all__ = [
+    "ActionSpec",
+    "EnvRecipe",
+    "TEACHER_ALGOS",
+    "action_spec",
+    "check_observation_space",
+    "make_vec",
+    "resolve_env",
+]
+
+TEACHER_ALGOS = ("ppo", "a2c", "dqn")
+VectorMode = Literal["sync", "async"]
+
+
+@dataclass(frozen=True)
+class EnvRecipe:
+    """A resolved environment: what ``--env`` named, turned into something we can build."""
+
+    name: str
+    """What the user passed to ``--env`` (a recipe name, a Gymnasium id or ``module:EnvId``)."""
+    env_id: str
+    """The Gymnasium id (module prefix stripped after importing the module)."""
+    make_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for ``gymnasium.make``."""
+    algo: str | None = None
+    """Default teacher algorithm from the recipe; None when there is no recipe."""
+    teachers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per algorithm: SB3 hyperparameters plus ``n_envs``, ``steps`` and optional ``net_arch``."""
+    requires: str = ""
+    """Pip extra the env needs (e.g. ``box2d``), named in the error when it is missing."""
+
+    def teacher_params(self, algo: str) -> dict[str, Any]:
+        if algo not in self.teachers:
+            have = ", ".join(sorted(self.teachers)) or "none"
+            raise UsageError(f"--algo: the env recipe for {self.name} has no {algo} teacher settings "
+                             f"(available: {have}); add a [{algo}] table to envs/{self.name}.toml")
+        return dict(self.teachers[algo])
+
+
+def _import_module_prefix(env: str) -> str:
+    """Import ``module`` for a ``module:EnvId`` string (it registers the env) and return ``EnvId``."""
+    if ":" not in env:
+        return env
+    module, env_id = env.split(":", 1)
+    try:
+        importlib.import_module(module)
+    except ImportError as e:
+        raise UsageError(f"--env {env}: cannot import module {module!r} ({e}); install it or fix the name") from None
+    return env_id
+
+
+def _check_registered(name: str, env_id: str) -> None:
+    if env_id in gym.registry:
+        return
+    try:
+        gym.spec(env_id)  # also resolves unversioned ids to the latest version
+        return
+    except gym.error.Error:
+        pass
+    known = list(gym.registry) + list_recipes("envs")
+    close = difflib.get_close_matches(env_id, known, n=3)
+    hint = (f"; did you mean {', '.join(close)}?" if close
+            else "; pass a Gymnasium id, module:EnvId or an envs/ recipe name")
+    raise UsageError(f"--env {name}: unknown environment{hint}")
+
+
+def _parse_recipe(name: str, path: Any) -> EnvRecipe:
+    data = load_toml(path)
+    env_id = data.pop("env_id", None)
+    if not isinstance(env_id, str):
+        raise UsageError(f"env recipe {path}: missing env_id = \"...\"")
+    make_kwargs = data.pop("make_kwargs", {})
+    algo = data.pop("algo", None)
+    requires = data.pop("requires", "")
+    teachers = {k: data.pop(k) for k in list(data) if k in TEACHER_ALGOS}
+    if data:
+        raise UsageError(f"env recipe {path}: unknown keys {sorted(data)}; valid are env_id, make_kwargs, algo, "
+                         f"requires and tables {', '.join(TEACHER_ALGOS)}")
+    if algo is not None and algo not in teachers:
+        raise UsageError(f"env recipe {path}: algo = {algo!r} but there is no [{algo}] table")
+    for a, params in teachers.items():
+        if not isinstance(params.get("steps"), int) or params["steps"] < 1:
+            raise UsageError(f"env recipe {path}: [{a}] needs steps = <positive integer>")
+    return EnvRecipe(name, _import_module_prefix(env_id), dict(make_kwargs), algo, teachers, str(requires))
+
+
+def resolve_env(name: str) -> EnvRecipe:
+    """Resolve ``--env``: an env recipe name (or ``.toml`` path) first, then a Gymnasium id."""
+    if not isinstance(name, str) or not name:
+        raise UsageError("--env must name a Gymnasium id, module:EnvId or an envs/ recipe")
+    path = find_recipe("envs", name)
+    if path is not None:
+        recipe = _parse_recipe(name, path)
+    else:
+        recipe = EnvRecipe(name, _import_module_prefix(name))
+    _check_registered(name, recipe.env_id)
+    return recipe
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A Discrete or MultiDiscrete action space as per-dimension class counts and offsets."""
+
+    nvec: tuple[int, ...]
+    """Number of choices per action dimension (Discrete is one dimension)."""
+    start: tuple[int, ...]
+    """Gymnasium's ``start`` offset per dimension (action = index + start)."""
+    multi: bool
+    """True for MultiDiscrete (env actions are (N, D) arrays), False for Discrete ((N,))."""
+
+    @property
+    def total(self) -> int:
+        """Width of the concatenated per-dimension logits."""
+        return sum(self.nvec)
+
+    def to_env(self, idx: np.ndarray) -> np.ndarray:
+        """Per-dimension indices (N, D) -> actions the vector env accepts."""
+        act = idx + np.asarray(self.start, dtype=idx.dtype)  # (N, D)
+        return act if self.multi else act[:, 0]
+
+    def from_env(self, act: np.ndarray) -> np.ndarray:
+        """Env actions (N,) or (N, D) -> per-dimension indices (N, D)."""
+        act = np.asarray(act).reshape(len(act), -1)
+        return act - np.asarray(self.start, dtype=act.dtype)
+
+
+def action_spec(space: gym.Space, env_name: str) -> ActionSpec:
+    """The :class:`ActionSpec` of ``space``; :class:`UsageError` for anything else."""
+    if isinstance(space, gym.spaces.Discrete):
+        nvec, start, multi = (int(space.n),), (int(space.start),), False
+    elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        nvec = tuple(int(n) for n in space.nvec)
+        start, multi = tuple(int(s) for s in space.start), True
+    else:
+        raise UsageError(f"--env {env_name}: action space {space} is not supported; distillation with "
+                         f"smoothed action targets needs Discrete or MultiDiscrete (1-D) actions")
+    if min(nvec) < 2:
+        raise UsageError(f"--env {env_name}: action space {space} has a dimension with a single choice; "
+                         f"there is nothing to smooth")
+    return ActionSpec(nvec, start, multi)
+
+
+def check_observation_space(space: gym.Space, env_name: str) -> Literal["vector", "image"]:
+    """``vector`` for a Box the MLP flattens, ``image`` for an (H, W, C) or (C, H, W) uint8 Box."""
+    if not isinstance(space, gym.spaces.Box):
+        raise UsageError(f"--env {env_name}: observation space {space} is not supported; students take Box "
+                         f"observations (wrap the env with gymnasium.wrappers.FlattenObservation)")
+    if space.dtype == np.uint8 and len(space.shape) == 3:
+        return "image"
+    return "vector"
+
+
+def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym.vector.VectorEnv:
+    """A vector env of ``recipe`` with same-step autoreset (a done env's returned obs is already the
+    next episode's first obs, so every step yields a state worth labelling)."""
+    vector_kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    try:
+        return gym.make_vec(recipe.env_id, num_envs=num_envs, vectorization_mode=mode,
+                            vector_kwargs=vector_kwargs, **recipe.make_kwargs)
+    except gym.error.DependencyNotInstalled as e:
+        extra = f" (pip install 'rlgan-ls[{recipe.requires}]')" if recipe.requires else ""
+        raise UsageError(f"--env {recipe.name}: missing dependency{extra}: {e}") from None
+    except gym.error.Error as e:
+        raise UsageError(f"--env {recipe.name}: {e}") from None
