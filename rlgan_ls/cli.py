@@ -18,6 +18,7 @@ from .errors import UsageError
 # Modules that register subcommands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
+    "rlgan_ls.dcgan.commands",
     "rlgan_ls.distill.commands",
 )
 

@@ -12,7 +12,10 @@ or editable install they are found next to the package; a wheel installs them un
 
 from __future__ import annotations
 
+import argparse
+import ast
 import dataclasses
+import inspect
 import sys
 import types
 import typing
@@ -27,7 +30,8 @@ else:  # pragma: no cover
 
 from .errors import UsageError
 
-__all__ = ["build_config", "find_recipe", "list_recipes", "load_toml", "recipe_dirs"]
+__all__ = ["add_config_flags", "build_config", "field_docs", "find_recipe", "flags_layer", "list_recipes",
+           "load_toml", "recipe_dirs"]
 
 C = TypeVar("C")
 RECIPE_FOLDERS = ("agents", "gan", "envs")
@@ -144,3 +148,57 @@ def build_config(cls: type[C], *layers: Mapping[str, Any] | None, source: str = 
             if value is not None:
                 merged[norm] = _coerce(norm, value, hints[norm])
     return cls(**merged)
+
+
+# ------------------------------------------------------------------ dataclass fields -> CLI flags
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (the string literal after each field) of a dataclass, by field name."""
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
+            docs[node.target.id] = nxt.value.value
+    return docs
+
+
+def _arg_type(hint: Any) -> tuple[Any, list[str] | None]:
+    """argparse ``type`` and ``choices`` for a field's type hint (``X | None`` counts as ``X``)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
+        hint = args[0]
+    if typing.get_origin(hint) is typing.Literal:
+        return str, [str(c) for c in typing.get_args(hint)]
+    if hint in (int, float, str, bool):
+        return hint, None
+    return str, None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` flag per dataclass field, its docstring as help.
+
+    Every default is None ("not given"), so a flag overrides a recipe only when the user passes it
+    (see :func:`flags_layer`); the help text shows the dataclass default.
+    """
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")
+        typ, choices = _arg_type(hints[f.name])
+        if typ is bool:
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+            continue
+        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None,
+                            metavar=None if choices else f.name.upper(), help=help_text)
+
+
+def flags_layer(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The flags the user actually gave, as a config layer for :func:`build_config`."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
+            if getattr(args, f.name, None) is not None}

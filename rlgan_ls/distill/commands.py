@@ -20,8 +20,8 @@ import numpy as np
 
 from ..envs import TEACHER_ALGOS, action_spec, make_vec, resolve_env
 from ..errors import UsageError
-from ..recipes import build_config, find_recipe, load_toml
-from .config import DistillConfig, add_config_flags, flags_layer
+from ..recipes import add_config_flags, build_config, find_recipe, flags_layer, load_toml
+from .config import DistillConfig
 
 __all__ = ["register"]
 

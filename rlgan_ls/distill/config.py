@@ -7,20 +7,13 @@ override any of them. Field docstrings double as ``--help`` text.
 
 from __future__ import annotations
 
-import argparse
-import ast
-import dataclasses
-import functools
-import inspect
 import math
-import types
-import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from ..errors import UsageError
 
-__all__ = ["DistillConfig", "add_config_flags", "field_docs", "flags_layer"]
+__all__ = ["DistillConfig"]
 
 
 @dataclass(frozen=True)
@@ -139,54 +132,3 @@ class DistillConfig:
     def default_run_name(self) -> str:
         strength = f"eb{self.entropy_beta:g}" if self.loss == "entropy-bonus" else f"a{self.alpha:g}"
         return f"{self.env}-{self.method}-{strength}-s{self.seed}"
-
-
-# ----------------------------------------------------------------------------- flags from fields
-
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string literal after each field) of a dataclass, by field name."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = nxt.value.value
-    return docs
-
-
-def _arg_type(hint: Any) -> tuple[Any, list[str] | None]:
-    """argparse ``type`` and ``choices`` for a field's type hint."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
-        hint = args[0]
-    if typing.get_origin(hint) is Literal:
-        return str, [str(c) for c in typing.get_args(hint)]
-    if hint in (int, float, str):
-        return hint, None
-    return str, None
-
-
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One ``--field-name`` flag per dataclass field (default None = not given, so recipes layer)."""
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        hint = hints[f.name]
-        if hint is bool:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{docs.get(f.name, '')} (default: {f.default})")
-            continue
-        typ, choices = _arg_type(hint)
-        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None, metavar=None if choices else
-                            f.name.upper(), help=f"{docs.get(f.name, '')} (default: {f.default})")
-
-
-def flags_layer(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The flags the user actually gave, as a config layer."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-            if getattr(args, f.name, None) is not None}

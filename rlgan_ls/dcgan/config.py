@@ -1,0 +1,137 @@
+"""The GAN run configuration: one dataclass, validated once at the boundary.
+
+Layers, later wins: these defaults, the recipe ``gan/<dataset>.toml`` (or ``--recipe``), then the
+command-line flags. ``__post_init__`` checks ranges and raises :class:`UsageError` naming the flag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..errors import UsageError
+from .data import _TORCHVISION, DATASETS
+from .models import SUPPORTED_SIZES
+
+__all__ = ["GANConfig"]
+
+Smoothing = Literal["one-sided", "two-sided", "flip", "none"]
+GeneratorLoss = Literal["non-saturating", "minimax"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Everything one GAN run depends on. Written to ``config.json`` and into every checkpoint."""
+
+    dataset: str = "digits"
+    """Dataset: digits, mnist, fashion-mnist, cifar10, fake or folder:PATH."""
+    data_root: str | None = None
+    """Where torchvision datasets live (default: $RLGAN_LS_CACHE/data or ~/.cache/rlgan-ls/data)."""
+    download: bool = True
+    """Download torchvision datasets when they are missing (needs network)."""
+    max_images: int | None = None
+    """Use only the first N images of the dataset (quick runs, tests)."""
+    image_size: int = 32
+    """Model resolution: 32 or 64."""
+    channels: int | None = None
+    """Image channels, 1 or 3 (default: the dataset's own)."""
+    alpha: float = 0.1
+    """Label-smoothing strength in [0, 1): the real target becomes 1 - alpha (one-sided)."""
+    smoothing: Smoothing = "one-sided"
+    """one-sided (real 1-alpha, fake 0), two-sided (fake alpha too), flip (random label flips), none."""
+    generator_loss: GeneratorLoss = "non-saturating"
+    """Generator objective: non-saturating -log D(G(z)) or minimax log(1 - D(G(z)))."""
+    steps: int = 2000
+    """Total number of training steps (one D update and one G update each)."""
+    batch_size: int = 64
+    """Global batch size (split evenly over DDP processes)."""
+    lr_g: float = 2e-4
+    """Adam learning rate of the generator."""
+    lr_d: float = 2e-4
+    """Adam learning rate of the discriminator."""
+    beta1: float = 0.5
+    """Adam beta1 (0.5 in DCGAN)."""
+    beta2: float = 0.999
+    """Adam beta2."""
+    z_dim: int = 100
+    """Noise dimension."""
+    g_width: int = 64
+    """Generator width (channels of its last hidden layer; doubles per stage towards the input)."""
+    d_width: int = 64
+    """Discriminator width (channels of its first layer; doubles per stage)."""
+    seed: int = 0
+    """Seed of the weights, the noise, the label flips and the data order."""
+    log_every: int = 25
+    """Read per-step metrics back from the device and write them every N steps."""
+    layer_grad_every: int = 100
+    """Log per-layer generator gradient norms every N steps."""
+    eval_every: int = 500
+    """Compute eval/fd, eval/class_coverage, eval/class_kl and the sample grid every N steps."""
+    eval_samples: int = 1000
+    """Generated images per evaluation."""
+    checkpoint_every: int = 500
+    """Write the checkpoint every N steps (always at the end too)."""
+    classifier_steps: int = 400
+    """Training steps of the evaluation classifier (trained once per dataset, then cached)."""
+    device: str = "auto"
+    """auto (CUDA if available), cpu, cuda or cuda:N."""
+    precision: Precision = "auto"
+    """auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16."""
+    channels_last: bool | None = None
+    """NHWC memory layout for models and batches (default: on CUDA only)."""
+    compile: bool = False
+    """torch.compile the generator and the discriminator."""
+    logdir: str = "runs"
+    """Parent directory of run directories."""
+    run_name: str | None = None
+    """Run directory name (default: built from dataset, smoothing, alpha, loss and seed)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        known = self.dataset in DATASETS or self.dataset in _TORCHVISION or self.dataset.startswith("folder:")
+        if not known or self.dataset == "folder:PATH" or self.dataset == "folder:":
+            raise UsageError(f"--dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if isinstance(self.alpha, bool) or not (0.0 <= self.alpha < 1.0) or math.isnan(self.alpha):
+            raise UsageError(f"--alpha must be in [0, 1), got {self.alpha}; e.g. --alpha 0.1")
+        if self.image_size not in SUPPORTED_SIZES:
+            raise UsageError(f"--image-size must be 32 or 64, got {self.image_size}")
+        if self.channels not in (None, 1, 3):
+            raise UsageError(f"--channels must be 1 or 3, got {self.channels}")
+        for flag, value, lo in (("--steps", self.steps, 1), ("--batch-size", self.batch_size, 2),
+                                ("--z-dim", self.z_dim, 1), ("--g-width", self.g_width, 1),
+                                ("--d-width", self.d_width, 1), ("--log-every", self.log_every, 1),
+                                ("--layer-grad-every", self.layer_grad_every, 1),
+                                ("--eval-every", self.eval_every, 1), ("--eval-samples", self.eval_samples, 2),
+                                ("--checkpoint-every", self.checkpoint_every, 1),
+                                ("--classifier-steps", self.classifier_steps, 1)):
+            if value < lo:
+                raise UsageError(f"{flag} must be >= {lo}, got {value}")
+        if self.max_images is not None and self.max_images < 2:
+            raise UsageError(f"--max-images must be >= 2, got {self.max_images}")
+        for flag, lr in (("--lr-g", self.lr_g), ("--lr-d", self.lr_d)):
+            if not (lr > 0 and math.isfinite(lr)):
+                raise UsageError(f"{flag} must be a positive number, got {lr}")
+        for flag, b in (("--beta1", self.beta1), ("--beta2", self.beta2)):
+            if not (0.0 <= b < 1.0):
+                raise UsageError(f"{flag} must be in [0, 1), got {b}")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    @property
+    def default_run_name(self) -> str:
+        loss = "ns" if self.generator_loss == "non-saturating" else "mm"
+        data = self.dataset.replace("folder:", "folder-").replace("/", "-")
+        return f"{data}-{self.smoothing}-a{self.alpha:g}-{loss}-s{self.seed}"
+
+    def hparams(self) -> dict[str, Any]:
+        """What the TensorBoard HParams tab shows for this run."""
+        return {"dataset": self.dataset, "alpha": self.alpha, "smoothing": self.smoothing,
+                "generator_loss": self.generator_loss, "seed": self.seed, "image_size": self.image_size,
+                "batch_size": self.batch_size, "steps": self.steps}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

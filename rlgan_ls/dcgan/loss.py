@@ -1,0 +1,52 @@
+"""The GAN objective: owns both the discriminator's and the generator's loss.
+
+The loop decides when each is called; this object decides what each is. Both delegate to the shared
+loss core (:func:`rlgan_ls.losses.discriminator_loss`, :func:`rlgan_ls.losses.generator_loss`),
+which works on logits, so nothing here ever applies a Sigmoid before a log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..losses import DiscriminatorMode, GeneratorLossKind, discriminator_loss, generator_loss
+
+__all__ = ["GANLoss"]
+
+
+@dataclass
+class GANLoss:
+    """Label-smoothed discriminator loss and the generator's loss.
+
+    Args:
+        alpha: smoothing strength in [0, 1).
+        smoothing: ``one-sided`` (real target 1 - alpha, fake 0), ``two-sided``, ``flip`` or ``none``.
+        generator_kind: ``non-saturating`` or ``minimax``.
+        flip_generator: random source of the ``flip`` mode (its state is checkpointed).
+    """
+
+    alpha: float
+    smoothing: DiscriminatorMode = "one-sided"
+    generator_kind: GeneratorLossKind = "non-saturating"
+    flip_generator: torch.Generator | None = None
+
+    def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+        """``(B,)`` logits on real and on (detached) generated images -> scalar D loss."""
+        return discriminator_loss(real_logits, fake_logits, self.alpha, mode=self.smoothing,
+                                  generator=self.flip_generator)
+
+    def generator(self, fake_logits: Tensor) -> Tensor:
+        """``(B,)`` logits on generated images -> scalar G loss."""
+        return generator_loss(fake_logits, kind=self.generator_kind)
+
+    def optimal_real_probability(self, p_data: float, p_g: float) -> float:
+        """D*(x) for this objective: ``(t_real p_data + t_fake p_g) / (p_data + p_g)``.
+
+        With one-sided smoothing that is ``(1 - alpha) p_data / (p_data + p_g) <= 1 - alpha``.
+        """
+        t_real = 1.0 if self.smoothing == "none" else 1.0 - self.alpha
+        t_fake = self.alpha if self.smoothing in ("two-sided", "flip") else 0.0
+        return (t_real * p_data + t_fake * p_g) / (p_data + p_g)

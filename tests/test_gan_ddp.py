@@ -1,0 +1,118 @@
+"""DDP with 2 gloo processes on CPU: gradients are averaged across ranks, only rank 0 writes.
+
+Oracle: the first step recomputed by hand in this process. Each rank's D and G gradients come from
+its own shard of the data and its own noise; DDP must apply Adam to their average, so both ranks end
+with the same parameters as a single optimizer fed the mean gradient.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+from rlgan_ls.dcgan.config import GANConfig
+from rlgan_ls.dcgan.loss import GANLoss
+from rlgan_ls.dcgan.models import Discriminator, Generator
+
+WORLD = 2
+
+
+def _config(logdir: str) -> GANConfig:
+    return GANConfig(dataset="digits", max_images=64, image_size=32, g_width=4, d_width=4, z_dim=8, batch_size=16,
+                     steps=3, eval_samples=64, classifier_steps=20, eval_every=100, device="cpu", progress=False,
+                     logdir=logdir, run_name="ddp", seed=5)
+
+
+def _worker(rank: int, port: int, logdir: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    from rlgan_ls.dcgan.commands import run_gan
+    from rlgan_ls.dcgan.trainer import GANTrainer
+
+    record: dict[str, torch.Tensor] = {}
+    original = GANTrainer.train_step
+
+    def spy(self: GANTrainer, real: torch.Tensor) -> torch.Tensor:
+        first = not record
+        if first:
+            record["real"] = real.clone()
+        row = original(self, real)
+        if first:  # parameters right after step 1
+            record.update({f"step1/G/{k}": v.detach().clone() for k, v in self.G.named_parameters()})
+            record.update({f"step1/D/{k}": v.detach().clone() for k, v in self.D.named_parameters()})
+        return row
+
+    GANTrainer.train_step = spy  # type: ignore[method-assign]
+    captured: list[GANTrainer] = []
+    original_train = GANTrainer.train
+
+    def train(self: GANTrainer) -> dict[str, float]:
+        captured.append(self)
+        return original_train(self)
+
+    GANTrainer.train = train  # type: ignore[method-assign]
+    run_gan(_config(logdir))
+    trainer = captured[0]
+    record.update({f"final/G/{k}": v.detach() for k, v in trainer.G.named_parameters()})
+    record.update({f"final/D/{k}": v.detach() for k, v in trainer.D.named_parameters()})
+    save_file({k: v.contiguous() for k, v in record.items()}, os.path.join(out, f"rank{rank}.safetensors"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _mean_grad_step(model: torch.nn.Module, losses: list, lr: float) -> None:
+    """Adam's first step on the mean of per-rank gradients (what DDP + Adam must produce)."""
+    grads = [torch.autograd.grad(loss, list(model.parameters())) for loss in losses]
+    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.999))
+    for p, *gs in zip(model.parameters(), *grads):
+        p.grad = torch.stack(gs).mean(0)
+    opt.step()
+
+
+def test_two_gloo_ranks_average_gradients(tmp_path: Path) -> None:
+    logdir, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    mp.spawn(_worker, args=(_free_port(), str(logdir), str(out)), nprocs=WORLD, join=True)
+    r0, r1 = (load_file(out / f"rank{r}.safetensors") for r in range(WORLD))
+
+    # The ranks trained on different images, yet hold identical parameters at every point.
+    assert not torch.equal(r0["real"], r1["real"])
+    for key in r0:
+        if key.startswith(("step1/", "final/")):
+            assert torch.equal(r0[key], r1[key]), key
+
+    # Step 1 by hand: per-rank losses from the same initial weights, Adam on the mean gradient.
+    cfg = _config(str(logdir))
+    torch.manual_seed(cfg.seed)
+    g = Generator(cfg.z_dim, 1, cfg.image_size, cfg.g_width)
+    d = Discriminator(1, cfg.image_size, cfg.d_width)
+    g0 = {k: v.clone() for k, v in g.named_parameters()}
+    loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss)
+    per_rank = cfg.batch_size // WORLD
+    zs = [torch.randn(per_rank, cfg.z_dim, 1, 1, generator=torch.Generator().manual_seed(cfg.seed * 1000 + 17 + r))
+          for r in range(WORLD)]
+    fakes = [g(z) for z in zs]
+    reals = [r0["real"], r1["real"]]
+    _mean_grad_step(d, [loss.discriminator(d(x), d(f.detach())) for x, f in zip(reals, fakes)], cfg.lr_d)
+    for k, v in d.named_parameters():
+        torch.testing.assert_close(r0[f"step1/D/{k}"], v.detach(), atol=1e-6, rtol=1e-5)
+    _mean_grad_step(g, [loss.generator(d(f)) for f in fakes], cfg.lr_g)
+    for k, v in g.named_parameters():
+        torch.testing.assert_close(r0[f"step1/G/{k}"], v.detach(), atol=1e-6, rtol=1e-5)
+        assert not torch.equal(v.detach(), g0[k]) or "bias" in k  # the step did move the weights
+
+    # Only rank 0 wrote: one run directory with one event file, config, checkpoint and metrics.
+    assert [p.name for p in logdir.iterdir()] == ["ddp"]
+    run = logdir / "ddp"
+    assert len(list(run.glob("events.out.tfevents.*"))) == 1
+    assert (run / "metrics.json").is_file() and (run / "checkpoints" / "last.safetensors").is_file()
