@@ -17,13 +17,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/rlgan-ls core-demo
+	$(VENV)/bin/rlgan-ls demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(PY) bench/bench_loss.py
+	$(PY) bench/bench_rollout.py
+	$(PY) bench/bench_dcgan.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check rlgan_ls tests bench

@@ -20,6 +20,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
     "rlgan_ls.dcgan.commands",
     "rlgan_ls.distill.commands",
+    "rlgan_ls.sweep",
+    "rlgan_ls.compare",
+    "rlgan_ls.demo",
 )
 
 

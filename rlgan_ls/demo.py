@@ -1,0 +1,91 @@
+"""``rlgan-ls demo``: the main job. Two sweeps and their reports, offline, in minutes on a CPU.
+
+1. Trains (or reuses the cached) PPO teacher for CartPole-v1.
+2. Sweeps policy distillation (DAgger) on CartPole-v1 over α ∈ {0, 0.1, 0.3} and two seeds.
+3. Sweeps a DCGAN on the bundled 8×8 digits (resized to 32×32) over α ∈ {0, 0.1, 0.3}.
+4. Writes both comparison reports and prints where they are and how to open TensorBoard.
+
+Rerunning skips every cell that already finished, so an interrupted demo resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .compare import compare
+from .errors import UsageError
+from .sweep import run_sweep
+
+ALPHAS = (0.0, 0.1, 0.3)
+DISTILL_SEEDS = (0, 1)
+GAN_SEEDS = (0,)
+# Budgets sized so the whole demo fits in 10 minutes on 2 CPU cores (see README).
+DISTILL_ARGS = ("--env", "CartPole-v1", "--method", "dagger")
+GAN_ARGS = ("--dataset", "digits", "--image-size", "32", "--steps", "1000", "--eval-every", "250")
+
+
+def run_demo(logdir: str | Path, workers: int = 2) -> dict[str, Path]:
+    """Run the demo under ``logdir``; return the report folders."""
+    from .cli import main as cli_main
+
+    root = Path(logdir)
+    t0 = time.perf_counter()
+    distill_args, gan_args = list(DISTILL_ARGS), list(GAN_ARGS)
+
+    print("[1/4] CartPole-v1 PPO teacher (trained once, then cached)", flush=True)
+    if cli_main(["teacher", "--env", "CartPole-v1", "--no-progress"]) != 0:
+        raise UsageError("demo: training the CartPole-v1 teacher failed; see the message above")
+
+    print("[2/4] distillation sweep on CartPole-v1", flush=True)
+    cartpole = root / "cartpole-ls"
+    results = run_sweep("distill", ALPHAS, DISTILL_SEEDS, cartpole, distill_args, workers)
+    print("[3/4] DCGAN sweep on digits", flush=True)
+    _warm_classifier_cache()
+    digits = root / "digits-ls"
+    results += run_sweep("gan", ALPHAS, GAN_SEEDS, digits, gan_args, workers)
+    failed = [r for r in results if r.status == "failed"]
+
+    print("[4/4] reports", flush=True)
+    reports = {}
+    for name, exp in (("cartpole", cartpole), ("digits", digits)):
+        try:
+            report = compare(exp)
+        except UsageError as e:  # every cell of this sweep failed
+            print(f"  no report for {exp}: {e}")
+            continue
+        reports[name] = report.out
+        print(f"\n{exp.name}: {report.out / 'report.md'}")
+        print((report.out / "table.md").read_text(), end="")
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"\ndemo finished in {minutes:.1f} min; reports:")
+    for path in reports.values():
+        print(f"  {path / 'report.md'}")
+    print(f"open the curves with:  tensorboard --logdir {root}")
+    if failed:
+        names = ", ".join(f"{r.cell.run_dir.parent.name}/{r.cell.run_name}" for r in failed)
+        raise UsageError(f"demo: {len(failed)} cell(s) failed ({names}); their logs are in <experiment>/logs/")
+    return reports
+
+
+def _warm_classifier_cache() -> None:
+    """Train the evaluation classifier once here, so parallel GAN cells find it cached instead of
+    each training their own copy."""
+    from .dcgan.config import GANConfig
+    from .dcgan.data import load_dataset
+    from .dcgan.evaluation import get_classifier
+
+    get_classifier(load_dataset("digits", 32), GANConfig.classifier_steps)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 10 minutes on 2 CPU cores)")
+    p.add_argument("--logdir", default="runs/demo", help="where the experiments go (default: runs/demo)")
+    p.add_argument("--workers", type=int, default=2, help="cells run at once (default: 2)")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    run_demo(args.logdir, args.workers)
+    return 0
