@@ -80,7 +80,7 @@ def _warm_classifier_cache() -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 10 minutes on 2 CPU cores)")
+    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 6 minutes on 2 CPU cores)")
     p.add_argument("--logdir", default="runs/demo", help="where the experiments go (default: runs/demo)")
     p.add_argument("--workers", type=int, default=2, help="cells run at once (default: 2)")
     p.set_defaults(func=_main)
