@@ -144,6 +144,16 @@ def _write_tables(out: Path, kind: str, runs: list[RunRecord]) -> list[Path]:
     return [out / "runs.csv", out / "summary.csv", out / "table.md"]
 
 
+def _pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (reports are written on headless machines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _curves(runs: list[RunRecord], tags: Sequence[str]):
     """{tag: {alpha: DataFrame(step, mean, std)}} from the event files, via tbparse."""
     import pandas as pd
@@ -168,11 +178,7 @@ def _curves(runs: list[RunRecord], tags: Sequence[str]):
 
 
 def _plot_curves(out: Path, kind: str, runs: list[RunRecord]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     curves = _curves(runs, CURVE_TAGS[kind])
     files = []
     for tag in CURVE_TAGS[kind]:
@@ -208,11 +214,7 @@ def _last_image(run_dir: Path, tag: str):
 
 
 def _plot_samples(out: Path, runs: list[RunRecord]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     picks = []  # the lowest seed of each alpha
     for alpha, members in _by_alpha(runs).items():
         img = _last_image(members[0].path, SAMPLES_TAG)

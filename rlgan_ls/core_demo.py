@@ -59,11 +59,8 @@ def _main(args: argparse.Namespace) -> int:
     from .errors import UsageError
     from .smoothing import check_alpha, check_num_classes
 
-    try:
-        for a in args.alpha:
-            check_alpha(a, "--alpha")
-        check_num_classes(args.classes)
-    except ValueError as e:
-        raise UsageError(str(e).replace("num_classes", "--classes")) from None
+    for a in args.alpha:
+        check_alpha(a, "--alpha", UsageError)
+    check_num_classes(args.classes, "--classes", UsageError)
     run(args.alpha, args.classes)
     return 0

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .metrics import full_precision
 from .smoothing import check_alpha, check_num_classes, check_prior, check_target, smooth_targets
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
 
 Reduction = Literal["none", "mean", "sum"]
 _REDUCTIONS = ("none", "mean", "sum")
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def reduce_loss(loss: Tensor, reduction: Reduction) -> Tensor:
@@ -52,11 +52,6 @@ def reduce_loss(loss: Tensor, reduction: Reduction) -> Tensor:
 def _check_reduction(reduction: str) -> None:
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-
-
-def _full_precision(x: Tensor) -> Tensor:
-    """Upcast half-precision logits so exp/log run in float32 (autocast safety)."""
-    return x.float() if x.dtype in _LOW_PRECISION else x
 
 
 class SmoothedCEParts(NamedTuple):
@@ -159,7 +154,7 @@ def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: 
     if prior is not None:
         check_prior(prior, k, validate)
 
-    z = _full_precision(logits)
+    z = full_precision(logits)
     z = z if z.ndim == 2 else z.reshape(-1, k)  # (N, K)
     flat_target = (target if target.ndim == 1 else target.reshape(-1)).long() if hard \
         else target.reshape(-1, k).to(z.dtype)
@@ -213,7 +208,7 @@ def entropy_bonus_cross_entropy(logits: Tensor, target: Tensor, beta: float,
         raise ValueError(f"beta must be a non-negative float, got {beta!r}")
     _check_reduction(reduction)
     ce = smoothed_cross_entropy(logits, target, 0.0, reduction="none")
-    logq = F.log_softmax(_full_precision(logits), dim=-1)
+    logq = F.log_softmax(full_precision(logits), dim=-1)
     entropy = -(logq.exp() * logq).sum(-1)
     return reduce_loss(ce - beta * entropy, reduction)
 
@@ -261,7 +256,7 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, alpha: float = 
         raise ValueError(f"mode must be one of {_D_MODES}, got {mode!r}")
     a = check_alpha(alpha)
     _check_reduction(reduction)
-    real, fake = _full_precision(real_logits), _full_precision(fake_logits)
+    real, fake = full_precision(real_logits), full_precision(fake_logits)
     if mode == "flip":
         real_t: Tensor | float = _flip_targets(real, 1.0, a, generator)
         fake_t: Tensor | float = _flip_targets(fake, 0.0, a, generator)
@@ -290,7 +285,7 @@ def generator_loss(fake_logits: Tensor, kind: GeneratorLossKind = "non-saturatin
     if not isinstance(fake_logits, Tensor) or not torch.is_floating_point(fake_logits):
         raise ValueError("fake_logits must be a floating-point tensor of logits")
     _check_reduction(reduction)
-    x = _full_precision(fake_logits)
+    x = full_precision(fake_logits)
     if kind == "non-saturating":
         per = F.softplus(-x)
     elif kind == "minimax":

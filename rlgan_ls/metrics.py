@@ -23,10 +23,15 @@ __all__ = [
 ]
 
 
+def full_precision(x: Tensor) -> Tensor:
+    """Upcast half-precision logits so exp/log run in float32 (autocast safety)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _log_probs(logits: Tensor) -> Tensor:
     if not isinstance(logits, Tensor) or logits.ndim == 0 or not torch.is_floating_point(logits):
         raise ValueError("logits must be a floating-point tensor of shape (*, K)")
-    return F.log_softmax(logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits, dim=-1)
+    return F.log_softmax(full_precision(logits), dim=-1)
 
 
 def entropy(logits: Tensor) -> Tensor:

@@ -28,12 +28,19 @@ from .errors import UsageError
 __all__ = [
     "RunLogger",
     "atomic_write_bytes",
+    "cache_root",
     "load_checkpoint",
     "new_run_dir",
     "read_json",
     "save_checkpoint",
     "write_json",
 ]
+
+
+def cache_root() -> Path:
+    """Where trained teachers, evaluation classifiers and downloaded datasets are cached:
+    ``$RLGAN_LS_CACHE``, default ``~/.cache/rlgan-ls``."""
+    return Path(os.environ.get("RLGAN_LS_CACHE") or Path.home() / ".cache" / "rlgan-ls")
 
 
 def sanitize(name: str) -> str:

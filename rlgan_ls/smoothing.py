@@ -50,19 +50,23 @@ def should_validate(t: Tensor, validate: bool | None) -> bool:
     return t.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
-def check_alpha(alpha: float, name: str = "alpha") -> float:
-    """Validate a smoothing strength: a real number in [0, 1)."""
+def check_alpha(alpha: float, name: str = "alpha", error: type[ValueError] = ValueError) -> float:
+    """Validate a smoothing strength: a real number in [0, 1).
+
+    ``name`` is what the message calls it (``--alpha`` at the command line) and ``error`` the
+    exception raised (the CLI layers pass :class:`~rlgan_ls.errors.UsageError`).
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
-        raise ValueError(f"{name} must be a float in [0, 1), got {type(alpha).__name__} {alpha!r}")
+        raise error(f"{name} must be a float in [0, 1), got {type(alpha).__name__} {alpha!r}")
     if not (0.0 <= alpha < 1.0) or math.isnan(alpha):
-        raise ValueError(f"{name} must be in [0, 1), got {alpha}; use e.g. {name}=0.1")
+        raise error(f"{name} must be in [0, 1), got {alpha}; use e.g. {name}=0.1")
     return float(alpha)
 
 
-def check_num_classes(num_classes: int) -> int:
-    """Validate a class count: an integer K >= 2."""
+def check_num_classes(num_classes: int, name: str = "num_classes", error: type[ValueError] = ValueError) -> int:
+    """Validate a class count: an integer K >= 2 (``name``/``error`` as in :func:`check_alpha`)."""
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+        raise error(f"{name} must be an integer >= 2, got {num_classes!r}")
     return num_classes
 
 

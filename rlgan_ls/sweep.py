@@ -75,10 +75,7 @@ def plan_cells(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir:
     if not alphas or not seeds:
         raise UsageError("sweep: give at least one --alpha and one --seed")
     for a in alphas:
-        try:
-            check_alpha(a, "--alpha")
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+        check_alpha(a, "--alpha", UsageError)
     if len(set(alphas)) != len(alphas) or len(set(seeds)) != len(seeds):
         raise UsageError("sweep: --alpha and --seed values must be distinct")
     root = Path(logdir).resolve()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import UsageError
+from ..smoothing import check_alpha
 from .data import _TORCHVISION, DATASETS
 from .models import SUPPORTED_SIZES
 
@@ -95,8 +96,7 @@ class GANConfig:
         known = self.dataset in DATASETS or self.dataset in _TORCHVISION or self.dataset.startswith("folder:")
         if not known or self.dataset == "folder:PATH" or self.dataset == "folder:":
             raise UsageError(f"--dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        if isinstance(self.alpha, bool) or not (0.0 <= self.alpha < 1.0) or math.isnan(self.alpha):
-            raise UsageError(f"--alpha must be in [0, 1), got {self.alpha}; e.g. --alpha 0.1")
+        check_alpha(self.alpha, "--alpha", UsageError)
         if self.image_size not in SUPPORTED_SIZES:
             raise UsageError(f"--image-size must be 32 or 64, got {self.image_size}")
         if self.channels not in (None, 1, 3):

@@ -27,16 +27,12 @@ from torch import Tensor
 from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UsageError
+from ..runs import cache_root
 
-__all__ = ["BatchOrder", "ImageData", "cache_dir", "load_dataset", "DATASETS"]
+__all__ = ["BatchOrder", "ImageData", "load_dataset", "DATASETS"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "fake", "folder:PATH")
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-
-
-def cache_dir() -> Path:
-    """``$RLGAN_LS_CACHE`` or ``~/.cache/rlgan-ls``: downloaded data and evaluation classifiers."""
-    return Path(os.environ.get("RLGAN_LS_CACHE") or Path.home() / ".cache" / "rlgan-ls")
 
 
 @dataclass(frozen=True)
@@ -171,7 +167,7 @@ def load_dataset(spec: str, image_size: int, channels: int | None = None, root: 
     ``channels=None`` keeps the dataset's own (1 for digits/MNIST, 3 otherwise). ``max_images`` keeps
     the first N images (small tests and quick runs).
     """
-    data_root = Path(root) if root else cache_dir() / "data"
+    data_root = Path(root) if root else cache_root() / "data"
     if spec == "digits":
         x, y, k = _digits()
     elif spec in _TORCHVISION:

@@ -29,8 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..metrics import frechet_distance
-from ..runs import load_checkpoint, save_checkpoint
-from .data import ImageData, cache_dir
+from ..runs import cache_root, load_checkpoint, save_checkpoint
+from .data import ImageData
 
 __all__ = ["CONFIDENT", "SHARE", "Evaluator", "EvalClassifier", "class_stats", "get_classifier"]
 
@@ -98,7 +98,7 @@ def _train(data: ImageData, steps: int, seed: int = 0) -> tuple[EvalClassifier, 
 
 def get_classifier(data: ImageData, steps: int) -> tuple[EvalClassifier, float, Path]:
     """The cached classifier for ``data`` (trained and cached on first use): model, held-out accuracy, path."""
-    path = cache_dir() / "classifiers" / f"{data.name.split(':')[0]}-{_fingerprint(data, steps)}.safetensors"
+    path = cache_root() / "classifiers" / f"{data.name.split(':')[0]}-{_fingerprint(data, steps)}.safetensors"
     model = EvalClassifier(data.channels, data.num_classes, data.images.shape[-1])
     if path.is_file():
         state = load_checkpoint(path)

@@ -64,16 +64,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------ teacher
 
 def _teacher(args: argparse.Namespace) -> int:
-    from .teacher_train import teacher_path, train_teacher
+    from .teacher_train import cached_teacher, teacher_path, train_teacher
 
     if args.eval_episodes < 1:
         raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     recipe = resolve_env(args.env)
     path, algo, _ = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir)
-    if path.is_file() and path.with_suffix(".json").is_file() and not args.force:
-        meta = json.loads(path.with_suffix(".json").read_text())
-        print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {meta['return_mean']:.2f} ± "
-              f"{meta['return_std']:.2f}); --force retrains")
+    cached = None if args.force else cached_teacher(path, algo)
+    if cached is not None:
+        print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {cached.return_mean:.2f} ± "
+              f"{cached.return_std:.2f}); --force retrains")
     else:
         info = train_teacher(recipe, algo, args.steps, args.seed, args.cache_dir, args.eval_episodes, args.progress)
         print(f"trained {algo.upper()} teacher for {recipe.env_id}: {info.path} "
@@ -89,13 +89,11 @@ def _teacher(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------ distill
 
 def _recipe_layer(args: argparse.Namespace) -> dict | None:
-    name = args.recipe
-    if name is None:
-        name = (args.env or DistillConfig.env).replace(":", "-")
-        if find_recipe("agents", name) is None:
-            return None
+    name = args.recipe or (args.env or DistillConfig.env).replace(":", "-")
     path = find_recipe("agents", name)
     if path is None:
+        if args.recipe is None:  # no tuned defaults for this env: dataclass defaults and flags only
+            return None
         raise UsageError(f"--recipe {name}: no agents/{name}.toml; pass a recipe name or a .toml path")
     return load_toml(path)
 

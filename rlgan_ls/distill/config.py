@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import UsageError
+from ..smoothing import check_alpha
 
 __all__ = ["DistillConfig"]
 
@@ -94,8 +95,7 @@ class DistillConfig:
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.alpha, bool) or not (0.0 <= self.alpha < 1.0) or math.isnan(self.alpha):
-            raise UsageError(f"--alpha must be in [0, 1), got {self.alpha}; e.g. --alpha 0.1")
+        check_alpha(self.alpha, "--alpha", UsageError)
         if self.loss == "entropy-bonus" and self.alpha != 0.0:
             raise UsageError(f"--alpha {self.alpha} applies to --loss smoothed; with --loss entropy-bonus pass "
                              f"--alpha 0 and set the strength with --entropy-beta")

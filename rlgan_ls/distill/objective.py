@@ -58,7 +58,9 @@ class DistillLoss:
             total = total + loss_d
             ce = ce + ce_d
             kl_p = kl_p + kl_prior_d
-            kl_u = kl_u + kl_uniform(block.detach()).mean()
+            # With the uniform prior (and for the entropy bonus) kl_prior already is KL(u || q).
+            uniform = self.loss == "entropy-bonus" or self.priors[d] is None
+            kl_u = kl_u + (kl_prior_d.detach() if uniform else kl_uniform(block.detach()).mean())
         parts_out = {"loss/total": total.detach(), "loss/ce_teacher": ce.detach(), "loss/kl_uniform": kl_u,
                      "loss/kl_prior": kl_p.detach()}
         return total, parts_out

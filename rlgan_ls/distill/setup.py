@@ -44,13 +44,15 @@ class Resolved:
     """The teacher's cached mean return, if known (else measured after training)."""
 
 
-def _probe(recipe: EnvRecipe) -> tuple[ActionSpec, tuple[int, ...], np.dtype, Literal["vector", "image"]]:
+def _probe(recipe: EnvRecipe) -> tuple[ActionSpec, tuple[int, ...], np.dtype, Literal["vector", "image"], np.ndarray]:
+    """Action spec, observation shape, dtype and kind, and a first batch of one observation."""
     envs = make_vec(recipe, 1)
     try:
         space = envs.single_observation_space
         spec = action_spec(envs.single_action_space, recipe.name)
         kind = check_observation_space(space, recipe.name)
-        return spec, tuple(space.shape), np.dtype(space.dtype), kind
+        obs, _ = envs.reset(seed=0)
+        return spec, tuple(space.shape), np.dtype(space.dtype), kind, obs
     finally:
         envs.close()
 
@@ -58,7 +60,7 @@ def _probe(recipe: EnvRecipe) -> tuple[ActionSpec, tuple[int, ...], np.dtype, Li
 def resolve(cfg: DistillConfig, teacher: Any = None) -> Resolved:
     """Env, action spec and teacher for ``cfg``; ``teacher`` (Python API) overrides ``cfg.teacher``."""
     recipe = resolve_env(cfg.env)
-    spec, obs_shape, obs_dtype, kind = _probe(recipe)
+    spec, obs_shape, obs_dtype, kind, first_obs = _probe(recipe)
     teacher_return: float | None = None
     if teacher is not None:
         t, source = as_teacher(teacher, spec), "python"
@@ -71,20 +73,15 @@ def resolve(cfg: DistillConfig, teacher: Any = None) -> Resolved:
     if isinstance(t, SB3Teacher) and tuple(t.model.observation_space.shape) != obs_shape:
         raise UsageError(f"--teacher {source}: it takes observations of shape {t.model.observation_space.shape} "
                          f"but {cfg.env} gives {obs_shape}")
-    if cfg.target == "soft" and not isinstance(t, SB3Teacher) and not _callable_is_soft(t, recipe):
+    if cfg.target == "soft" and not isinstance(t, SB3Teacher) and not _labels_softly(t, first_obs):
         raise UsageError("--target soft needs a teacher that returns action probabilities; this one returns "
                          "actions (use --target hard)")
     return Resolved(recipe, spec, obs_shape, obs_dtype, kind, t, source, teacher_return)
 
 
-def _callable_is_soft(teacher: Teacher, recipe: EnvRecipe) -> bool:
+def _labels_softly(teacher: Teacher, obs: np.ndarray) -> bool:
     """Ask a callable teacher for one label to learn whether it gives probabilities."""
-    envs = make_vec(recipe, 1)
-    try:
-        obs, _ = envs.reset(seed=0)
-        teacher.label(obs)
-    finally:
-        envs.close()
+    teacher.label(obs)
     return teacher.soft
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UsageError
@@ -30,7 +29,6 @@ __all__ = [
     "build_student",
     "greedy_actions",
     "load_student",
-    "policy_entropy",
     "sample_actions",
     "save_student",
     "split_logits",
@@ -125,15 +123,6 @@ def build_student(spec: StudentSpec) -> nn.Module:
 def split_logits(logits: Tensor, nvec: tuple[int, ...]) -> tuple[Tensor, ...]:
     """(B, sum K) -> one (B, K_d) block per action dimension."""
     return torch.split(logits, list(nvec), dim=-1)
-
-
-def policy_entropy(logits: Tensor, nvec: tuple[int, ...]) -> Tensor:
-    """Entropy (nats) of the factorised policy: the sum of per-dimension entropies, (B, sum K) -> (B,)."""
-    total = torch.zeros(logits.shape[:-1], dtype=torch.float32, device=logits.device)
-    for block in split_logits(logits, nvec):
-        logq = F.log_softmax(block.float(), dim=-1)  # (B, K_d)
-        total = total - (logq.exp() * logq).sum(-1)
-    return total
 
 
 def greedy_actions(logits: Tensor, nvec: tuple[int, ...]) -> Tensor:

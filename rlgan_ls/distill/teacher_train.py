@@ -22,18 +22,16 @@ from tqdm import tqdm
 
 from ..envs import EnvRecipe, action_spec, make_vec
 from ..errors import UsageError
-from ..runs import read_json, sanitize, write_json
+from ..runs import cache_root, read_json, sanitize, write_json
 from .rollouts import evaluate
 from .teachers import SB3Teacher, load_sb3_teacher
 
-__all__ = ["TeacherInfo", "cache_dir", "get_teacher", "teacher_path", "train_teacher"]
+__all__ = ["TeacherInfo", "cache_dir", "cached_teacher", "get_teacher", "teacher_path", "train_teacher"]
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    if override:
-        return Path(override)
-    root = os.environ.get("RLGAN_LS_CACHE")
-    return Path(root) / "teachers" if root else Path.home() / ".cache" / "rlgan-ls" / "teachers"
+    """The teacher cache: ``override`` if given, else ``<cache root>/teachers``."""
+    return Path(override) if override else cache_root() / "teachers"
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,7 @@ def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None 
                   root: str | os.PathLike | None = None, eval_episodes: int = 20, progress: bool = True) -> TeacherInfo:
     """Train a teacher with the recipe's settings, evaluate it, and store both in the cache."""
     path, algo, params = teacher_path(recipe, algo, seed, steps, root)
-    make_vec(recipe, 1).close()  # fail fast (missing box2d etc.) before anything trains
+    spec = _spec(recipe)  # builds the env once: fails fast (missing box2d etc.) before anything trains
     import torch
 
     torch.set_num_threads(1)  # SB3's small MLPs train fastest on one thread
@@ -120,7 +118,7 @@ def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None 
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")  # parallel sweep cells may race here
     model.save(tmp)
     os.replace(tmp, path)
-    teacher = load_sb3_teacher(path, _spec(recipe), warn=False)
+    teacher = load_sb3_teacher(path, spec, warn=False)
     returns = _evaluate_teacher(teacher, recipe, eval_episodes, seed=10_000 + seed)
     info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes)
     write_json(path.with_suffix(".json"), {"env_id": recipe.env_id, "algo": algo, "seed": seed, "params": params,
@@ -157,14 +155,22 @@ def _evaluate_teacher(teacher: SB3Teacher, recipe: EnvRecipe, episodes: int, see
         envs.close()
 
 
+def cached_teacher(path: Path, algo: str) -> TeacherInfo | None:
+    """The teacher cached at ``path`` (see :func:`teacher_path`) with its sidecar, or None."""
+    meta_path = path.with_suffix(".json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    meta = read_json(meta_path)
+    return TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]))
+
+
 def get_teacher(recipe: EnvRecipe, algo: str | None = None, seed: int = 0, root: str | os.PathLike | None = None,
                 steps: int | None = None, train_if_missing: bool = True, progress: bool = True) -> TeacherInfo:
     """The cached teacher for these settings, trained first if it is not there yet."""
     path, algo, _ = teacher_path(recipe, algo, seed, steps, root)
-    meta_path = path.with_suffix(".json")
-    if path.is_file() and meta_path.is_file():
-        meta = read_json(meta_path)
-        return TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]))
+    cached = cached_teacher(path, algo)
+    if cached is not None:
+        return cached
     if not train_if_missing:
         raise UsageError(f"no cached {algo} teacher for {recipe.name} at {path}; run 'rlgan-ls teacher --env "
                          f"{recipe.name} --algo {algo}'")

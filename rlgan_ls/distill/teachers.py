@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ def _temper(blocks_logp: list[Tensor], tau: float) -> Tensor:
     return torch.cat([torch.softmax(lp / tau, dim=-1) for lp in blocks_logp], dim=-1)  # (N, sum K)
 
 
-class Teacher:
+class Teacher(ABC):
     """Base class: ``label(obs, tau)`` returns :class:`Labels`; ``soft`` tells if probs are available."""
 
     soft: bool = False
@@ -57,8 +58,9 @@ class Teacher:
     def __init__(self, spec: ActionSpec) -> None:
         self.spec = spec
 
+    @abstractmethod
     def label(self, obs: np.ndarray, tau: float = 1.0) -> Labels:
-        raise NotImplementedError
+        """Greedy actions ``(N, D)`` and, for soft teachers, tempered probabilities ``(N, sum K)``."""
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Greedy env actions for a batch of observations (for evaluating the teacher itself)."""
