@@ -1,27 +1,39 @@
-"""DCGAN training throughput: our trainer vs a plain reference loop, side by side in one process.
+"""DCGAN training throughput: our trainer vs a plain reference loop, side by side in one run.
 
 The reference is written the way the PyTorch DCGAN example trains (same architecture, a Sigmoid at
 the end of D and ``nn.BCELoss``, two backward passes for D, D's weight gradients computed during the
-G step, and ``.item()`` on five numbers every step). Ours is :meth:`GANTrainer.train_step` as the CLI
-runs it (logits + the loss core, per-step metrics kept on the device). Both see the same batches;
-blocks of steps alternate so machine noise hits both equally; we report median images/s.
+G step, and ``.item()`` on five numbers every step), in a fresh Python process with PyTorch's
+defaults, as a user would run the example. Ours is :meth:`GANTrainer.train_step` set up the way
+``rlgan-ls gan`` sets it up (logits + the loss core, per-step metrics kept on the device,
+channels_last, and on the CPU the allocator setting of :mod:`rlgan_ls.cpu_alloc`).
 
-    python bench/bench_dcgan.py [--device cpu|cuda] [--image-size 64] [--batch-size 64] [--rounds 4]
+Each loop lives in its own worker process; the parent alternates blocks of steps between them, so
+machine noise hits both equally, and reports median images/s. Both see the same batches; data
+loading is excluded on both sides (the batches are ready tensors).
+
+    python bench/bench_dcgan.py [--device cpu|cuda] [--image-size 64] [--batch-size 64] [--rounds 8]
+    python bench/bench_dcgan.py --malloc system --no-channels-last   # ours without either setting
+    python bench/bench_dcgan.py --reference-malloc tuned             # the reference with our allocator
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from rlgan_ls.cpu_alloc import keep_freed_memory
 from rlgan_ls.dcgan.config import GANConfig
-from rlgan_ls.dcgan.data import load_dataset
+from rlgan_ls.dcgan.data import BatchOrder, load_dataset
 from rlgan_ls.dcgan.distributed import DistInfo
 from rlgan_ls.dcgan.models import Discriminator, Generator
 from rlgan_ls.dcgan.trainer import GANTrainer
@@ -68,9 +80,56 @@ class ReferenceLoop:
         self.log.append(((err_real + err_fake).item(), err_g.item(), d_x, d_g_z1, d_g_z2))
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def _config(args: argparse.Namespace) -> GANConfig:
+    return GANConfig(dataset="digits", image_size=args.image_size, channels=3, batch_size=args.batch_size,
+                     g_width=args.width, d_width=args.width, device=args.device, precision=args.precision,
+                     channels_last=args.channels_last, compile=args.compile, progress=False)
+
+
+def _build(side: str, args: argparse.Namespace) -> tuple[Callable[[int], None], str]:
+    """The step function of one side (``step index -> None``) and a description of its settings."""
+    device = torch.device(args.device)
+    cfg = _config(args)
+    data = load_dataset("digits", cfg.image_size, channels=3)
+    order = BatchOrder(len(data), cfg.batch_size, cfg.seed)
+    if side == "reference":
+        ref = ReferenceLoop(cfg, data.channels, device)
+        return (lambda step: ref.step(data.batch(order.indices(step), device))), "defaults"
+    ours = GANTrainer(cfg, data, Path("unused"), DistInfo(0, 1, device))
+
+    def run(step: int) -> None:
+        real = data.batch(order.indices(step), device).contiguous(memory_format=ours.memory_format)
+        ours._rows.append(ours.train_step(real))
+        if len(ours._rows) >= cfg.log_every:  # the trainer's read-back cadence
+            torch.stack(ours._rows).cpu()
+            ours._rows = []
+
+    return run, (f"precision {'bf16' if ours.use_bf16 else 'fp32'}, "
+                 f"channels_last {ours.memory_format == torch.channels_last}, compile {cfg.compile}")
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _worker(side: str, args: argparse.Namespace, conn: Connection) -> None:
+    """Build one side, warm it up, then run blocks of steps on request and send back their seconds."""
+    malloc = args.malloc if side == "ours" else args.reference_malloc
+    if args.device == "cpu" and malloc == "tuned":
+        keep_freed_memory()  # what `rlgan-ls gan` does on the CPU
+    step, settings = _build(side, args)
+    for i in range(3):  # warm-up: allocator, oneDNN primitives, compilation
+        step(i)
+    _sync(args.device)
+    conn.send(f"{settings}, malloc {malloc if args.device == 'cpu' else 'n/a'}, threads {torch.get_num_threads()}")
+    while (msg := conn.recv()) is not None:
+        start, n = msg
+        t0 = time.perf_counter()
+        for i in range(n):
+            step(start + i)
+        _sync(args.device)
+        conn.send(time.perf_counter() - t0)
 
 
 def main() -> None:
@@ -80,50 +139,48 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="ours: NHWC layout (default: what rlgan-ls gan uses on the device)")
+    parser.add_argument("--compile", action="store_true", help="ours: torch.compile G and D")
+    parser.add_argument("--malloc", default="tuned", choices=["tuned", "system"],
+                        help="ours, on the CPU: the allocator setting rlgan-ls applies, or glibc's defaults")
+    parser.add_argument("--reference-malloc", default="system", choices=["tuned", "system"],
+                        help="the reference's allocator (default: glibc's, as the example runs)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in each worker (default: torch's)")
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps-per-round", type=int, default=5)
     args = parser.parse_args()
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the spawned workers
 
-    device = torch.device(args.device)
-    cfg = GANConfig(dataset="digits", image_size=args.image_size, channels=3, batch_size=args.batch_size,
-                    g_width=args.width, d_width=args.width, device=args.device, precision=args.precision,
-                    channels_last=args.channels_last, compile=args.compile, progress=False)
-    data = load_dataset("digits", cfg.image_size, channels=3)
-    ours = GANTrainer(cfg, data, Path("unused"), DistInfo(0, 1, device))
-    ref = ReferenceLoop(cfg, data.channels, device)
+    ctx = mp.get_context("spawn")  # fresh interpreters: neither side inherits the other's allocator state
+    workers: dict[str, tuple[mp.process.BaseProcess, Connection]] = {}
+    settings: dict[str, str] = {}
+    for side in ("ours", "reference"):
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(side, args, there), daemon=True)
+        proc.start()
+        workers[side] = (proc, here)
+    for side, (_, conn) in workers.items():  # workers build and warm up in parallel, then wait
+        settings[side] = conn.recv()
 
-    def run_ours(step: int) -> None:
-        real = data.batch(ours.order.indices(step), device).contiguous(memory_format=ours.memory_format)
-        ours._rows.append(ours.train_step(real))
-        if len(ours._rows) >= cfg.log_every:  # the trainer's read-back cadence
-            torch.stack(ours._rows).cpu()
-            ours._rows = []
-
-    def run_ref(step: int) -> None:
-        ref.step(data.batch(ours.order.indices(step), device))
-
-    for fn in (run_ours, run_ref):  # warm-up (allocator, oneDNN primitives, compilation)
-        for i in range(3):
-            fn(i)
     times: dict[str, list[float]] = {"ours": [], "reference": []}
-    for r in range(args.rounds):
-        order = [("ours", run_ours), ("reference", run_ref)]
-        for name, fn in order if r % 2 == 0 else order[::-1]:
-            _sync(device)
-            t0 = time.perf_counter()
-            for i in range(args.steps_per_round):
-                fn(r * args.steps_per_round + i)
-            _sync(device)
-            times[name].append((time.perf_counter() - t0) / args.steps_per_round)
+    for r in range(args.rounds):  # alternate which side goes first, one side at a time
+        sides = ["ours", "reference"] if r % 2 == 0 else ["reference", "ours"]
+        for side in sides:
+            conn = workers[side][1]
+            conn.send((3 + r * args.steps_per_round, args.steps_per_round))
+            times[side].append(conn.recv() / args.steps_per_round)
+    for proc, conn in workers.values():
+        conn.send(None)
+        proc.join()
+
     ips = {k: args.batch_size / statistics.median(v) for k, v in times.items()}
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {device}, "
-          f"threads {torch.get_num_threads()}, {args.image_size}x{args.image_size}x3, batch {args.batch_size}, "
-          f"width {args.width}, precision {cfg.precision}, channels_last {ours.memory_format == torch.channels_last}, "
-          f"compile {args.compile}")
-    print(f"reference (Sigmoid+BCELoss, .item() per step): {ips['reference']:8.1f} images/s")
-    print(f"ours (GANTrainer.train_step):                  {ips['ours']:8.1f} images/s")
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {args.device}, "
+          f"{args.image_size}x{args.image_size}x3, batch {args.batch_size}, width {args.width}, "
+          f"{args.rounds} rounds x {args.steps_per_round} steps")
+    print(f"reference (Sigmoid+BCELoss, .item() per step; {settings['reference']}): {ips['reference']:8.1f} images/s")
+    print(f"ours (GANTrainer.train_step; {settings['ours']}): {ips['ours']:8.1f} images/s")
     print(f"speed-up: {ips['ours'] / ips['reference']:.2f}x")
 
 
