@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import UsageError
 from ..metrics import grad_norm
 from ..runs import RunLogger, save_checkpoint, write_json
+from .augment import augment, parse_policy
 from .config import GANConfig
 from .data import BatchOrder, ImageData
 from .distributed import DistInfo
@@ -42,6 +43,18 @@ class TrainingDiverged(RuntimeError):
     """A loss or gradient became NaN or inf; the last good checkpoint is kept."""
 
 
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give each loaded moment tensor its parameter's strides (checkpoints store them contiguous).
+
+    The fused CPU Adam kernel walks params and moments as flat memory without checking strides, so a
+    contiguous moment next to a channels_last weight silently pairs the wrong elements.
+    """
+    for p, st in opt.state.items():
+        for k, v in st.items():
+            if isinstance(v, Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
 class GANTrainer:
     """Trains one DCGAN run. Build it, optionally ``load_state`` a checkpoint, then ``train()``.
 
@@ -58,14 +71,15 @@ class GANTrainer:
         self.cfg, self.data, self.run_dir, self.info, self.evaluator = cfg, data, run_dir, info, evaluator
         dev = info.device
         self.use_bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and dev.type == "cuda")
-        nhwc = cfg.channels_last if cfg.channels_last is not None else dev.type == "cuda"
-        self.memory_format = torch.channels_last if nhwc else torch.contiguous_format
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         fmt = self.memory_format
         self.G = Generator(cfg.z_dim, data.channels, cfg.image_size, cfg.g_width).to(dev, memory_format=fmt)
         self.D = Discriminator(data.channels, cfg.image_size, cfg.d_width).to(dev, memory_format=fmt)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        # The fused kernel: one pass over all parameters instead of ~10 foreach ops (5x faster on CPU).
+        fused = dev.type in ("cpu", "cuda")
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=fused)
         g_run: nn.Module = self.G
         d_run: nn.Module = self.D
         if info.enabled:
@@ -81,6 +95,8 @@ class GANTrainer:
         self.noise_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 17 + info.rank)
         flip_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 29 + info.rank)
         self.loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss, flip_gen)
+        self.augment_policy = parse_policy(cfg.augment)
+        self.aug_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 43 + info.rank)
         eval_gen = torch.Generator().manual_seed(cfg.seed + 7919)
         self.eval_noise = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)  # (N, z), fixed
 
@@ -94,15 +110,16 @@ class GANTrainer:
     # ------------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        rng = {"noise": self.noise_gen.get_state(), "flip": self.loss.flip_generator.get_state()}
+        rng = {"noise": self.noise_gen.get_state(), "flip": self.loss.flip_generator.get_state(),
+               "augment": self.aug_gen.get_state()}
         per_rank = [rng]
         if self.info.enabled:  # every rank's generator states, gathered as plain byte tensors
             dev = self.info.device if dist.get_backend() == "nccl" else torch.device("cpu")
-            flat = torch.cat([rng["noise"], rng["flip"]]).to(dev)  # (n_noise + n_flip,) uint8
+            flat = torch.cat(list(rng.values())).to(dev)  # (n_noise + n_flip + n_augment,) uint8
             parts = [torch.empty_like(flat) for _ in range(self.info.world_size)]
             dist.all_gather(parts, flat)
-            n = rng["noise"].numel()
-            per_rank = [{"noise": p[:n].cpu(), "flip": p[n:].cpu()} for p in parts]
+            ends = torch.tensor([v.numel() for v in rng.values()]).cumsum(0).tolist()
+            per_rank = [{k: p[e - v.numel():e].cpu() for (k, v), e in zip(rng.items(), ends)} for p in parts]
         return {"config": self.cfg.to_dict(), "step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": {"ranks": per_rank, "global": global_rng_state()},
@@ -113,6 +130,8 @@ class GANTrainer:
         self.D.load_state_dict(state["D"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        for opt in (self.opt_g, self.opt_d):
+            _match_param_layout(opt)
         ranks = state["rng"]["ranks"]
         if len(ranks) != self.info.world_size:
             raise UsageError(f"--resume: the checkpoint was written by {len(ranks)} process(es); "
@@ -120,6 +139,7 @@ class GANTrainer:
         mine = ranks[self.info.rank]
         self.noise_gen.set_state(mine["noise"].cpu())
         self.loss.flip_generator.set_state(mine["flip"].cpu())
+        self.aug_gen.set_state(mine["augment"].cpu())
         set_global_rng_state(state["rng"]["global"])
         self.step = int(state["step"])
         self.totals.update({k: float(v) for k, v in state["totals"].items()})
@@ -135,14 +155,20 @@ class GANTrainer:
     def _autocast(self) -> contextlib.AbstractContextManager:
         return torch.autocast(self.info.device.type, dtype=torch.bfloat16, enabled=self.use_bf16)
 
+    def _augment(self, x: Tensor) -> Tensor:
+        """DiffAugment (``--augment``) of a batch on its way into D; the identity when it is off."""
+        if not self.augment_policy:
+            return x
+        return augment(x, self.augment_policy, self.aug_gen).contiguous(memory_format=self.memory_format)
+
     def train_step(self, real: Tensor) -> Tensor:
         """One D update and one G update on ``real`` ``(B, C, S, S)``; returns the metric row ``(7,)``."""
         b = real.shape[0]
         z = torch.randn(b, self.cfg.z_dim, 1, 1, device=self.info.device, generator=self.noise_gen)
         with self._autocast():
             fake = self.g_run(z)  # (B, C, S, S)
-            real_logits = self.d_run(real)  # (B,)
-            fake_logits = self.d_run(fake.detach())  # (B,)
+            real_logits = self.d_run(self._augment(real))  # (B,)
+            fake_logits = self.d_run(self._augment(fake.detach()))  # (B,)
             loss_d = self.loss.discriminator(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
@@ -154,7 +180,7 @@ class GANTrainer:
         no_sync = self.d_ddp.no_sync() if isinstance(self.d_ddp, DDP) else contextlib.nullcontext()
         with no_sync:
             with self._autocast():
-                after_logits = self.d_run(fake)  # (B,)
+                after_logits = self.d_run(self._augment(fake))  # (B,)
                 loss_g = self.loss.generator(after_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward(inputs=list(self.G.parameters()))
