@@ -5,15 +5,14 @@ the end of D and ``nn.BCELoss``, two backward passes for D, D's weight gradients
 G step, and ``.item()`` on five numbers every step), in a fresh Python process with PyTorch's
 defaults, as a user would run the example. Ours is :meth:`GANTrainer.train_step` set up the way
 ``rlgan-ls gan`` sets it up (logits + the loss core, per-step metrics kept on the device,
-channels_last, and on the CPU the allocator setting of :mod:`rlgan_ls.cpu_alloc`).
+channels_last, fused Adam, no D weight gradients in the G step).
 
 Each loop lives in its own worker process; the parent alternates blocks of steps between them, so
 machine noise hits both equally, and reports median images/s. Both see the same batches; data
 loading is excluded on both sides (the batches are ready tensors).
 
     python bench/bench_dcgan.py [--device cpu|cuda] [--image-size 64] [--batch-size 64] [--rounds 8]
-    python bench/bench_dcgan.py --malloc system --no-channels-last   # ours without either setting
-    python bench/bench_dcgan.py --reference-malloc tuned             # the reference with our allocator
+    python bench/bench_dcgan.py --no-channels-last   # ours in the NCHW layout
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rlgan_ls.cpu_alloc import keep_freed_memory
 from rlgan_ls.dcgan.config import GANConfig
 from rlgan_ls.dcgan.data import BatchOrder, load_dataset
 from rlgan_ls.dcgan.distributed import DistInfo
@@ -81,9 +79,10 @@ class ReferenceLoop:
 
 
 def _config(args: argparse.Namespace) -> GANConfig:
+    layout = {} if args.channels_last is None else {"channels_last": args.channels_last}  # None: the default
     return GANConfig(dataset="digits", image_size=args.image_size, channels=3, batch_size=args.batch_size,
                      g_width=args.width, d_width=args.width, device=args.device, precision=args.precision,
-                     channels_last=args.channels_last, compile=args.compile, progress=False)
+                     compile=args.compile, progress=False, **layout)
 
 
 def _build(side: str, args: argparse.Namespace) -> tuple[Callable[[int], None], str]:
@@ -115,14 +114,11 @@ def _sync(device: str) -> None:
 
 def _worker(side: str, args: argparse.Namespace, conn: Connection) -> None:
     """Build one side, warm it up, then run blocks of steps on request and send back their seconds."""
-    malloc = args.malloc if side == "ours" else args.reference_malloc
-    if args.device == "cpu" and malloc == "tuned":
-        keep_freed_memory()  # what `rlgan-ls gan` does on the CPU
     step, settings = _build(side, args)
     for i in range(3):  # warm-up: allocator, oneDNN primitives, compilation
         step(i)
     _sync(args.device)
-    conn.send(f"{settings}, malloc {malloc if args.device == 'cpu' else 'n/a'}, threads {torch.get_num_threads()}")
+    conn.send(f"{settings}, threads {torch.get_num_threads()}")
     while (msg := conn.recv()) is not None:
         start, n = msg
         t0 = time.perf_counter()
@@ -142,10 +138,6 @@ def main() -> None:
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                         help="ours: NHWC layout (default: what rlgan-ls gan uses on the device)")
     parser.add_argument("--compile", action="store_true", help="ours: torch.compile G and D")
-    parser.add_argument("--malloc", default="tuned", choices=["tuned", "system"],
-                        help="ours, on the CPU: the allocator setting rlgan-ls applies, or glibc's defaults")
-    parser.add_argument("--reference-malloc", default="system", choices=["tuned", "system"],
-                        help="the reference's allocator (default: glibc's, as the example runs)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each worker (default: torch's)")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps-per-round", type=int, default=5)
@@ -153,7 +145,7 @@ def main() -> None:
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the spawned workers
 
-    ctx = mp.get_context("spawn")  # fresh interpreters: neither side inherits the other's allocator state
+    ctx = mp.get_context("spawn")  # fresh interpreters: neither side inherits the other's memory state
     workers: dict[str, tuple[mp.process.BaseProcess, Connection]] = {}
     settings: dict[str, str] = {}
     for side in ("ours", "reference"):

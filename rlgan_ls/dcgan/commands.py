@@ -69,7 +69,6 @@ def run_gan(cfg: GANConfig, state: dict[str, Any] | None = None, resume_dir: str
     """Train one run (joins the torchrun process group if there is one); returns the final metrics."""
     import torch.distributed as dist
 
-    from ..cpu_alloc import keep_freed_memory
     from ..runs import new_run_dir, write_json
     from .data import BatchOrder, load_dataset
     from .distributed import barrier, cleanup, setup
@@ -77,8 +76,6 @@ def run_gan(cfg: GANConfig, state: dict[str, Any] | None = None, resume_dir: str
     from .trainer import GANTrainer
 
     info = setup(cfg.device)
-    if info.device.type == "cpu":
-        keep_freed_memory()
     try:
         if cfg.batch_size % info.world_size:
             raise UsageError(f"--batch-size {cfg.batch_size} must be divisible by the {info.world_size} processes")
