@@ -105,7 +105,7 @@ class GANConfig:
         if self.channels not in (None, 1, 3):
             raise UsageError(f"--channels must be 1 or 3, got {self.channels}")
         try:
-            parse_policy(self.augment)
+            self.augment_policy  # noqa: B018 (parses and checks the policy)
         except ValueError as e:
             raise UsageError(f"--augment: {e}") from None
         for flag, value, lo in (("--steps", self.steps, 1), ("--batch-size", self.batch_size, 2),
@@ -133,6 +133,11 @@ class GANConfig:
         loss = "ns" if self.generator_loss == "non-saturating" else "mm"
         data = self.dataset.replace("folder:", "folder-").replace("/", "-")
         return f"{data}-{self.smoothing}-a{self.alpha:g}-{loss}-s{self.seed}"
+
+    @property
+    def augment_policy(self) -> tuple[str, ...]:
+        """``augment`` as the tuple of transform names it lists."""
+        return parse_policy(self.augment)
 
     def hparams(self) -> dict[str, Any]:
         """What the TensorBoard HParams tab shows for this run."""

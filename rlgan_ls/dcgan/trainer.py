@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from ..errors import UsageError
 from ..metrics import grad_norm
 from ..runs import RunLogger, save_checkpoint, write_json
-from .augment import augment, parse_policy
+from .augment import augment
 from .config import GANConfig
 from .data import BatchOrder, ImageData
 from .distributed import DistInfo
@@ -95,7 +95,7 @@ class GANTrainer:
         self.noise_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 17 + info.rank)
         flip_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 29 + info.rank)
         self.loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss, flip_gen)
-        self.augment_policy = parse_policy(cfg.augment)
+        self.augment_policy = cfg.augment_policy
         self.aug_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 43 + info.rank)
         eval_gen = torch.Generator().manual_seed(cfg.seed + 7919)
         self.eval_noise = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)  # (N, z), fixed
@@ -118,8 +118,8 @@ class GANTrainer:
             flat = torch.cat(list(rng.values())).to(dev)  # (n_noise + n_flip + n_augment,) uint8
             parts = [torch.empty_like(flat) for _ in range(self.info.world_size)]
             dist.all_gather(parts, flat)
-            ends = torch.tensor([v.numel() for v in rng.values()]).cumsum(0).tolist()
-            per_rank = [{k: p[e - v.numel():e].cpu() for (k, v), e in zip(rng.items(), ends)} for p in parts]
+            sizes = [v.numel() for v in rng.values()]
+            per_rank = [dict(zip(rng, (t.cpu() for t in p.split(sizes)))) for p in parts]
         return {"config": self.cfg.to_dict(), "step": self.step, "G": self.G.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                 "rng": {"ranks": per_rank, "global": global_rng_state()},
