@@ -29,6 +29,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check rlgan_ls tests bench
+	$(PY) -m mypy rlgan_ls
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

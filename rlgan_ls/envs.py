@@ -148,6 +148,8 @@ class ActionSpec:
 
 def action_spec(space: gym.Space, env_name: str) -> ActionSpec:
     """The :class:`ActionSpec` of ``space``; :class:`UsageError` for anything else."""
+    nvec: tuple[int, ...]
+    start: tuple[int, ...]
     if isinstance(space, gym.spaces.Discrete):
         nvec, start, multi = (int(space.n),), (int(space.start),), False
     elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:

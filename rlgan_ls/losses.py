@@ -16,7 +16,7 @@ r the same holds with KL(r || q) + H(r) in place of KL(u || q) + log K.
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import torch
 import torch.nn.functional as F
@@ -81,7 +81,7 @@ class _UniformSmoothedCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, z: Tensor, target: Tensor, alpha: float, reduction: str) -> Tensor:  # z: (N, K)
+    def forward(ctx, z: Tensor, target: Tensor, alpha: float, reduction: Reduction) -> Tensor:  # z: (N, K)
         hard = target.dtype == torch.long
         if z.shape[-1] <= _FUSED_LOG_SOFTMAX_MAX_K:
             stat = F.log_softmax(z, dim=-1)  # (N, K) log q
@@ -122,6 +122,18 @@ class _UniformSmoothedCE(torch.autograd.Function):
         return g, None, None, None
 
 
+@overload
+def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: Tensor | None = None,
+                           reduction: Reduction = "mean", return_parts: Literal[False] = False,
+                           *, validate: bool | None = None) -> Tensor: ...
+@overload
+def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: Tensor | None = None,
+                           reduction: Reduction = "mean", *, return_parts: Literal[True],
+                           validate: bool | None = None) -> tuple[Tensor, SmoothedCEParts]: ...
+@overload
+def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: Tensor | None = None,
+                           reduction: Reduction = "mean", return_parts: bool = False,
+                           *, validate: bool | None = None) -> Tensor | tuple[Tensor, SmoothedCEParts]: ...
 def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: Tensor | None = None,
                            reduction: Reduction = "mean", return_parts: bool = False,
                            *, validate: bool | None = None) -> Tensor | tuple[Tensor, SmoothedCEParts]:

@@ -161,7 +161,7 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
     )
     grid = tuner.fit()
     results = []
-    for res in grid:
+    for res in grid:  # type: ignore[attr-defined]  # ResultGrid iterates via __getitem__; Ray declares no __iter__
         cell = by_name[res.config["cell"]]
         m = res.metrics or {}
         if res.error is not None or "status" not in m:

@@ -91,7 +91,9 @@ def run_gan(cfg: GANConfig, state: dict[str, Any] | None = None, resume_dir: str
         if info.enabled:
             holder = [str(run_dir) if run_dir else None]
             dist.broadcast_object_list(holder, src=0)
-            run_dir = Path(holder[0])
+            received = holder[0]
+            assert received is not None  # rank 0 always has a run directory by now
+            run_dir = Path(received)
         barrier(info)
         assert run_dir is not None
         trainer = GANTrainer(cfg, data, run_dir, info, evaluator)

@@ -193,8 +193,9 @@ class BatchOrder:
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
-        self.sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True,
-                                          seed=seed, drop_last=True)
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            range(n),  # type: ignore[arg-type]  # only its len() is used; torch's annotation asks for a Dataset
+            num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
         self.batch_size = batch_size
         self.batches_per_epoch = len(self.sampler) // batch_size
         if self.batches_per_epoch < 1:

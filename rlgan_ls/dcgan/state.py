@@ -29,7 +29,8 @@ def checkpoint_path(run_dir: str | Path) -> Path:
 
 def global_rng_state() -> dict[str, Any]:
     """torch (CPU and every CUDA device), numpy and Python random states as tensors and scalars."""
-    np_state = np.random.get_state()
+    np_state = np.random.get_state(legacy=True)  # the default, but numpy's stubs type it as False
+    assert isinstance(np_state, tuple)  # the global RandomState is always MT19937, whose legacy state is a tuple
     py_state = random.getstate()
     return {
         "torch": torch.get_rng_state(),

@@ -74,8 +74,8 @@ class GANTrainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         fmt = self.memory_format
-        self.G = Generator(cfg.z_dim, data.channels, cfg.image_size, cfg.g_width).to(dev, memory_format=fmt)
-        self.D = Discriminator(data.channels, cfg.image_size, cfg.d_width).to(dev, memory_format=fmt)
+        self.G = Generator(cfg.z_dim, data.channels, cfg.image_size, cfg.g_width).to(dev).to(memory_format=fmt)
+        self.D = Discriminator(data.channels, cfg.image_size, cfg.d_width).to(dev).to(memory_format=fmt)
         # The fused kernel: one pass over all parameters instead of ~10 foreach ops (5x faster on CPU).
         fused = dev.type in ("cpu", "cuda")
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
@@ -93,8 +93,8 @@ class GANTrainer:
         self.order = BatchOrder(len(data), per_rank, cfg.seed, info.rank, info.world_size)
         # Per-rank random sources, separate from the global RNG so evaluation never shifts them.
         self.noise_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 17 + info.rank)
-        flip_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 29 + info.rank)
-        self.loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss, flip_gen)
+        self.flip_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 29 + info.rank)
+        self.loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss, self.flip_gen)
         self.augment_policy = cfg.augment_policy
         self.aug_gen = torch.Generator(device=dev).manual_seed(cfg.seed * 1000 + 43 + info.rank)
         eval_gen = torch.Generator().manual_seed(cfg.seed + 7919)
@@ -110,7 +110,7 @@ class GANTrainer:
     # ------------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
-        rng = {"noise": self.noise_gen.get_state(), "flip": self.loss.flip_generator.get_state(),
+        rng = {"noise": self.noise_gen.get_state(), "flip": self.flip_gen.get_state(),
                "augment": self.aug_gen.get_state()}
         per_rank = [rng]
         if self.info.enabled:  # every rank's generator states, gathered as plain byte tensors
@@ -138,7 +138,7 @@ class GANTrainer:
                              f"resume with the same number (got {self.info.world_size})")
         mine = ranks[self.info.rank]
         self.noise_gen.set_state(mine["noise"].cpu())
-        self.loss.flip_generator.set_state(mine["flip"].cpu())
+        self.flip_gen.set_state(mine["flip"].cpu())
         self.aug_gen.set_state(mine["augment"].cpu())
         set_global_rng_state(state["rng"]["global"])
         self.step = int(state["step"])

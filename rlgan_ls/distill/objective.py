@@ -42,11 +42,10 @@ class DistillLoss:
 
     def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         # logits: (N, sum K); actions: (N, D) long; probs: (N, sum K) or None
-        soft = self.target == "soft" and probs is not None
-        prob_blocks = split_logits(probs, self.nvec) if soft else (None,) * len(self.nvec)
+        prob_blocks = split_logits(probs, self.nvec) if self.target == "soft" and probs is not None else None
         total = ce = kl_u = kl_p = torch.zeros((), device=logits.device)
         for d, block in enumerate(split_logits(logits, self.nvec)):
-            tgt = prob_blocks[d] if soft else actions[:, d]  # (N, K_d) or (N,)
+            tgt = prob_blocks[d] if prob_blocks is not None else actions[:, d]  # (N, K_d) or (N,)
             if self.loss == "entropy-bonus":
                 loss_d = entropy_bonus_cross_entropy(block, tgt, self.entropy_beta)
                 ce_d = smoothed_cross_entropy(block, tgt, 0.0, validate=False)

@@ -51,8 +51,10 @@ def _probe(recipe: EnvRecipe) -> tuple[ActionSpec, tuple[int, ...], np.dtype, Li
         space = envs.single_observation_space
         spec = action_spec(envs.single_action_space, recipe.name)
         kind = check_observation_space(space, recipe.name)
+        shape = space.shape
+        assert shape is not None  # check_observation_space accepts only a Box, which always has a shape
         obs, _ = envs.reset(seed=0)
-        return spec, tuple(space.shape), np.dtype(space.dtype), kind, obs
+        return spec, tuple(shape), np.dtype(space.dtype), kind, obs
     finally:
         envs.close()
 

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from torch import Tensor
 
 from ..envs import ActionSpec
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
 __all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "detect_sb3_algo", "load_sb3_teacher"]
 
@@ -170,7 +173,8 @@ def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, warn: bool = Tru
         print(PICKLE_WARNING, file=sys.stderr)
     from stable_baselines3 import A2C, DQN, PPO
 
-    cls = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
+    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
+    cls = classes[algo]
     try:
         model = cls.load(path, device=device)
     except Exception as e:  # a corrupt pickle can raise anything; report it as bad input

@@ -85,7 +85,7 @@ def _collect_round(collector: Collector, res: Resolved, student: nn.Module, cfg:
     @torch.no_grad()
     def act(obs: np.ndarray) -> np.ndarray:
         nonlocal teacher_steps
-        n = obs.shape[0]
+        n: int = obs.shape[0]
         use_teacher = rng.random(n) < beta  # (N,) which envs follow the teacher this step
         labels = teacher.label(obs, cfg.tau) if beta > 0 else None
         if labels is not None:
@@ -151,9 +151,10 @@ def _finish(cfg: DistillConfig, res: Resolved, student: nn.Module, eval_envs: An
         teacher_return = float(np.mean(evaluate(eval_envs, res.teacher.act, cfg.eval_episodes,
                                                 cfg.seed + 10_000).returns))
     ret_mean, ret_std = float(np.mean(ev.returns)), float(np.std(ev.returns))
-    final = {"eval/return_mean": ret_mean, "eval/return_std": ret_std,
-             "eval/return_vs_teacher": ret_mean / teacher_return if teacher_return else math.nan,
-             "teacher/return_mean": teacher_return, "charts/SPS": env_steps / wall, **final_tensors}
+    final: dict[str, float | Tensor] = {
+        "eval/return_mean": ret_mean, "eval/return_std": ret_std,
+        "eval/return_vs_teacher": ret_mean / teacher_return if teacher_return else math.nan,
+        "teacher/return_mean": teacher_return, "charts/SPS": env_steps / wall, **final_tensors}
     metrics = {tag: last.get(tag, math.nan) for tag in ("loss/total", "loss/ce_teacher", "loss/kl_uniform",
                                                           "loss/kl_prior")}
     metrics.update(logger.scalars(final, env_steps))
