@@ -97,8 +97,7 @@ def _build(side: str, args: argparse.Namespace) -> tuple[Callable[[int], None], 
     ours = GANTrainer(cfg, data, Path("unused"), DistInfo(0, 1, device))
 
     def run(step: int) -> None:
-        real = data.batch(order.indices(step), device).contiguous(memory_format=ours.memory_format)
-        ours._rows.append(ours.train_step(real))
+        ours._rows.append(ours.train_step(ours.real_batch(step)))  # the same batches as the reference
         if len(ours._rows) >= cfg.log_every:  # the trainer's read-back cadence
             torch.stack(ours._rows).cpu()
             ours._rows = []

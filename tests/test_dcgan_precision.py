@@ -25,10 +25,7 @@ def _two_steps(**overrides: object) -> tuple[torch.Tensor, GANTrainer]:
     cfg = GANConfig(**(settings | overrides))
     data = load_dataset("digits", 32, max_images=32)
     trainer = GANTrainer(cfg, data, Path("unused"), DistInfo(0, 1, torch.device("cpu")))
-    rows = []
-    for step in range(2):
-        real = data.batch(trainer.order.indices(step), trainer.info.device)
-        rows.append(trainer.train_step(real.contiguous(memory_format=trainer.memory_format)))
+    rows = [trainer.train_step(trainer.real_batch(step)) for step in range(2)]
     return torch.stack(rows), trainer
 
 

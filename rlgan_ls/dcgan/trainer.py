@@ -74,8 +74,9 @@ class GANTrainer:
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         fmt = self.memory_format
-        self.G = Generator(cfg.z_dim, data.channels, cfg.image_size, cfg.g_width).to(dev).to(memory_format=fmt)
-        self.D = Discriminator(data.channels, cfg.image_size, cfg.d_width).to(dev).to(memory_format=fmt)
+        # One conversion each; torch's stubs lack the (device, memory_format=...) overload of Module.to.
+        self.G = Generator(cfg.z_dim, data.channels, cfg.image_size, cfg.g_width).to(dev, memory_format=fmt)  # type: ignore[call-overload]
+        self.D = Discriminator(data.channels, cfg.image_size, cfg.d_width).to(dev, memory_format=fmt)  # type: ignore[call-overload]
         # The fused kernel: one pass over all parameters instead of ~10 foreach ops (5x faster on CPU).
         fused = dev.type in ("cpu", "cuda")
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
@@ -160,6 +161,11 @@ class GANTrainer:
         if not self.augment_policy:
             return x
         return augment(x, self.augment_policy, self.aug_gen).contiguous(memory_format=self.memory_format)
+
+    def real_batch(self, step: int) -> Tensor:
+        """This rank's training images for ``step``, on the device in the models' memory layout."""
+        idx = self.order.indices(step)
+        return self.data.batch(idx, self.info.device).contiguous(memory_format=self.memory_format)
 
     def train_step(self, real: Tensor) -> Tensor:
         """One D update and one G update on ``real`` ``(B, C, S, S)``; returns the metric row ``(7,)``."""
@@ -269,9 +275,7 @@ class GANTrainer:
         t0, start, session_t0 = time.perf_counter(), self.step, time.perf_counter()
         try:
             while self.step < cfg.steps:
-                idx = self.order.indices(self.step)
-                real = self.data.batch(idx, self.info.device).contiguous(memory_format=self.memory_format)
-                self._rows.append(self.train_step(real))
+                self._rows.append(self.train_step(self.real_batch(self.step)))
                 self.step += 1
                 bar.update(1)
                 done = self.step == cfg.steps
