@@ -9,6 +9,7 @@ fails with one line before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 from dataclasses import dataclass, field
@@ -18,38 +19,66 @@ import gymnasium as gym
 import numpy as np
 
 from .errors import UsageError
-from .recipes import find_recipe, list_recipes, load_toml
+from .recipes import build_config, find_recipe, list_recipes, load_toml
 
 __all__ = [
     "ActionSpec",
+    "EnvProbe",
     "EnvRecipe",
     "TEACHER_ALGOS",
     "action_spec",
     "check_observation_space",
     "make_vec",
+    "probe_env",
     "resolve_env",
 ]
 
-TEACHER_ALGOS = ("ppo", "a2c", "dqn")
+TeacherAlgo = Literal["ppo", "a2c", "dqn"]
+TEACHER_ALGOS: tuple[TeacherAlgo, ...] = ("ppo", "a2c", "dqn")
 VectorMode = Literal["sync", "async"]
 
 
 @dataclass(frozen=True)
 class EnvRecipe:
-    """A resolved environment: what ``--env`` named, turned into something we can build."""
+    """A resolved environment: what ``--env`` named, turned into something we can build.
 
-    name: str
+    An env recipe ``envs/<name>.toml`` sets the fields below except ``name``; it goes through
+    :func:`rlgan_ls.recipes.build_config` like every other recipe (unknown keys and wrong types are
+    refused there, ranges here). An env without a recipe is ``EnvRecipe(name, env_id)``.
+    """
+
+    name: str = ""
     """What the user passed to ``--env`` (a recipe name, a Gymnasium id or ``module:EnvId``)."""
-    env_id: str
-    """The Gymnasium id (module prefix stripped after importing the module)."""
+    env_id: str = ""
+    """The Gymnasium id (``module:EnvId`` in a recipe; :func:`resolve_env` imports the module and strips it)."""
     make_kwargs: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for ``gymnasium.make``."""
-    algo: str | None = None
-    """Default teacher algorithm from the recipe; None when there is no recipe."""
-    teachers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per algorithm: SB3 hyperparameters plus ``n_envs``, ``steps`` and optional ``net_arch``."""
+    algo: TeacherAlgo | None = None
+    """Default teacher algorithm; one of the tables below. None when there is no recipe."""
     requires: str = ""
     """Pip extra the env needs (e.g. ``box2d``), named in the error when it is missing."""
+    ppo: dict[str, Any] | None = None
+    """[ppo] table: SB3 PPO keyword arguments plus ``n_envs``, ``steps`` and optional ``net_arch``."""
+    a2c: dict[str, Any] | None = None
+    """[a2c] table, as [ppo]."""
+    dqn: dict[str, Any] | None = None
+    """[dqn] table, as [ppo]."""
+
+    def __post_init__(self) -> None:
+        if not self.env_id:
+            raise UsageError(f'env recipe {self.name}: missing env_id = "..."')
+        if self.algo is not None and self.algo not in self.teachers:
+            raise UsageError(f"env recipe {self.name}: algo = {self.algo!r} but there is no [{self.algo}] table")
+        for a, params in self.teachers.items():
+            steps = params.get("steps")
+            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+                raise UsageError(f"env recipe {self.name}: [{a}] needs steps = <positive integer>")
+
+    @property
+    def teachers(self) -> dict[str, dict[str, Any]]:
+        """Teacher settings per algorithm, for the tables the recipe has."""
+        tables = {"ppo": self.ppo, "a2c": self.a2c, "dqn": self.dqn}
+        return {a: t for a, t in tables.items() if t is not None}
 
     def teacher_params(self, algo: str) -> dict[str, Any]:
         if algo not in self.teachers:
@@ -86,35 +115,14 @@ def _check_registered(name: str, env_id: str) -> None:
     raise UsageError(f"--env {name}: unknown environment{hint}")
 
 
-def _parse_recipe(name: str, path: Any) -> EnvRecipe:
-    data = load_toml(path)
-    env_id = data.pop("env_id", None)
-    if not isinstance(env_id, str):
-        raise UsageError(f"env recipe {path}: missing env_id = \"...\"")
-    make_kwargs = data.pop("make_kwargs", {})
-    algo = data.pop("algo", None)
-    requires = data.pop("requires", "")
-    teachers = {k: data.pop(k) for k in list(data) if k in TEACHER_ALGOS}
-    if data:
-        raise UsageError(f"env recipe {path}: unknown keys {sorted(data)}; valid are env_id, make_kwargs, algo, "
-                         f"requires and tables {', '.join(TEACHER_ALGOS)}")
-    if algo is not None and algo not in teachers:
-        raise UsageError(f"env recipe {path}: algo = {algo!r} but there is no [{algo}] table")
-    for a, params in teachers.items():
-        if not isinstance(params.get("steps"), int) or params["steps"] < 1:
-            raise UsageError(f"env recipe {path}: [{a}] needs steps = <positive integer>")
-    return EnvRecipe(name, _import_module_prefix(env_id), dict(make_kwargs), algo, teachers, str(requires))
-
-
 def resolve_env(name: str) -> EnvRecipe:
     """Resolve ``--env``: an env recipe name (or ``.toml`` path) first, then a Gymnasium id."""
     if not isinstance(name, str) or not name:
         raise UsageError("--env must name a Gymnasium id, module:EnvId or an envs/ recipe")
     path = find_recipe("envs", name)
-    if path is not None:
-        recipe = _parse_recipe(name, path)
-    else:
-        recipe = EnvRecipe(name, _import_module_prefix(name))
+    recipe = (build_config(EnvRecipe, load_toml(path), {"name": name}, source=f"env recipe {path}") if path
+              else EnvRecipe(name, name))
+    recipe = dataclasses.replace(recipe, env_id=_import_module_prefix(recipe.env_id))
     _check_registered(name, recipe.env_id)
     return recipe
 
@@ -186,3 +194,36 @@ def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym
         raise UsageError(f"--env {recipe.name}: missing dependency{extra}: {e}") from None
     except gym.error.Error as e:
         raise UsageError(f"--env {recipe.name}: {e}") from None
+
+
+@dataclass(frozen=True)
+class EnvProbe:
+    """What one built environment says about itself: the facts every pipeline reads once."""
+
+    recipe: EnvRecipe
+    """The environment."""
+    spec: ActionSpec
+    """Its Discrete/MultiDiscrete action space."""
+    obs_shape: tuple[int, ...]
+    """Shape of one observation."""
+    obs_dtype: np.dtype
+    """Observation dtype (uint8 frames are stored as uint8)."""
+    obs_kind: Literal["vector", "image"]
+    """Decides the student's architecture under ``--arch auto``."""
+    first_obs: np.ndarray
+    """``(1, *obs_shape)``: the first observation after ``reset(seed=0)``."""
+
+
+def probe_env(recipe: EnvRecipe) -> EnvProbe:
+    """Build ``recipe`` once and read its action and observation spaces; :class:`UsageError` if unsupported."""
+    envs = make_vec(recipe, 1)
+    try:
+        space = envs.single_observation_space
+        spec = action_spec(envs.single_action_space, recipe.name)
+        kind = check_observation_space(space, recipe.name)
+        shape = space.shape
+        assert shape is not None  # check_observation_space accepts only a Box, which always has a shape
+        obs, _ = envs.reset(seed=0)
+        return EnvProbe(recipe, spec, tuple(shape), np.dtype(space.dtype), kind, obs)
+    finally:
+        envs.close()

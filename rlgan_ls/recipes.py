@@ -31,7 +31,7 @@ else:  # pragma: no cover
 from .errors import UsageError
 
 __all__ = ["add_config_flags", "build_config", "field_docs", "find_recipe", "flags_layer", "list_recipes",
-           "load_toml", "recipe_dirs"]
+           "load_toml", "recipe_dirs", "recipe_layer", "resumable", "resumable_fields"]
 
 C = TypeVar("C")
 RECIPE_FOLDERS = ("agents", "gan", "envs")
@@ -65,6 +65,18 @@ def find_recipe(folder: str, name: str) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def recipe_layer(folder: str, explicit: str | None, default: str) -> tuple[dict[str, Any] | None, str]:
+    """A pipeline's recipe as a config layer: ``--recipe NAME|FILE`` if given, else ``<folder>/<default>.toml``.
+
+    An explicit recipe must exist; the default one is optional (no tuned values: defaults and flags
+    only). Returns the layer (None without a recipe) and where it came from, for error messages.
+    """
+    path = find_recipe(folder, explicit or default)
+    if path is None and explicit is not None:
+        raise UsageError(f"--recipe {explicit}: no {folder}/{explicit}.toml; pass a recipe name or a .toml path")
+    return (load_toml(path), f"recipe {path}") if path is not None else (None, "flags")
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -107,6 +119,10 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         return tuple(coerced) if origin is tuple else coerced
     if hint is Any:
         return value
+    if hint is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise UsageError(f"{name} must be a table, got {value!r}")
+        return dict(value)
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise UsageError(f"{name} must be a number, got {value!r}")
@@ -148,6 +164,16 @@ def build_config(cls: type[C], *layers: Mapping[str, Any] | None, source: str = 
             if value is not None:
                 merged[norm] = _coerce(norm, value, hints[norm])
     return cls(**merged)
+
+
+def resumable(default: Any) -> Any:
+    """A config field that may change when a run is resumed (budgets, cadences, hardware)."""
+    return dataclasses.field(default=default, metadata={"resumable": True})
+
+
+def resumable_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields of ``cls`` declared with :func:`resumable`."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("resumable"))
 
 
 # ------------------------------------------------------------------ dataclass fields -> CLI flags

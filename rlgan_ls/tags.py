@@ -1,0 +1,93 @@
+"""The one vocabulary of TensorBoard tags and ``metrics.json`` keys.
+
+Both trainers log under these names and ``compare`` reads them back; nothing else spells a tag.
+Namespaces follow CleanRL's convention: ``charts/`` and ``time/`` for throughput, ``loss/`` for the
+objective's terms, ``eval/`` for held-out measurements, one namespace per pipeline for the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Kind = Literal["distill", "gan"]
+KINDS: tuple[Kind, ...] = ("distill", "gan")
+"""The pipelines; each run writes its kind into ``config.json`` as ``"kind"``."""
+
+# ----------------------------------------------------------------------------- both pipelines
+SPS = "charts/SPS"
+"""Throughput: environment steps per second (distillation), training steps per second (GAN)."""
+WALL_S = "time/wall_s"
+"""Seconds of training (a resumed GAN run adds up its sessions)."""
+
+# ------------------------------------------------------------------------------- distillation
+ENTROPY = "explore/entropy"
+"""The headline: mean entropy (nats) of the student's policy on the states it visited."""
+LOSS_TOTAL = "loss/total"
+LOSS_CE_TEACHER = "loss/ce_teacher"
+"""CE(teacher target, student): the imitation term."""
+LOSS_KL_UNIFORM = "loss/kl_uniform"
+"""KL(uniform || student): the entropy-regularisation term of uniform smoothing."""
+LOSS_KL_PRIOR = "loss/kl_prior"
+"""KL(prior || student) for the configured prior (equals ``loss/kl_uniform`` for the uniform one)."""
+RETURN_MEAN = "eval/return_mean"
+RETURN_STD = "eval/return_std"
+RETURN_VS_TEACHER = "eval/return_vs_teacher"
+TEACHER_RETURN = "teacher/return_mean"
+AGREEMENT = "distill/agreement"
+KL_TEACHER_STUDENT = "distill/kl_teacher_student"
+ECE = "distill/ece"
+DAGGER_BETA = "dagger/beta"
+DAGGER_TEACHER_FRACTION = "dagger/teacher_fraction"
+DAGGER_DATASET_SIZE = "dagger/dataset_size"
+ROLLOUT_RETURN = "rollout/episode_return_mean"
+ENV_STEPS = "train/env_steps"
+DATASET_SIZE = "train/dataset_size"
+
+# ------------------------------------------------------------------------------------------ GAN
+LOSS_D = "loss/discriminator"
+LOSS_G = "loss/generator"
+D_REAL = "d/real"
+"""Mean D(x) on real images: capped near 1 - alpha by one-sided smoothing."""
+D_FAKE = "d/fake"
+D_FAKE_AFTER = "d/fake_after_update"
+"""Mean D(G(z)) through the just-updated discriminator (what the generator step sees)."""
+GRAD_D = "grad_norm/discriminator"
+GRAD_G = "grad_norm/generator"
+"""The headline: L2 norm of the generator's gradient, every step."""
+GRAD_G_MEAN = "grad_norm/generator_mean"
+"""Run mean of ``grad_norm/generator`` (the number a comparison reports)."""
+GRAD_G_LAYER = "grad_norm/generator_layer/"
+"""Prefix of the per-layer generator gradient norms."""
+FD = "eval/fd"
+FD_START = "eval/fd_start"
+FD_DROP = "eval/fd_drop"
+CLASS_COVERAGE = "eval/class_coverage"
+CLASS_KL = "eval/class_kl"
+CONFIDENT_FRAC = "eval/confident_frac"
+CLASSIFIER_ACCURACY = "eval/classifier_accuracy"
+SAMPLES = "samples"
+"""Image tag of the sample grid from fixed noise."""
+STEP = "step"
+
+# ------------------------------------------------------------------------------ what compare shows
+CURVES: dict[Kind, tuple[str, ...]] = {
+    "distill": (ENTROPY, RETURN_MEAN, LOSS_KL_UNIFORM),
+    "gan": (GRAD_G, D_REAL, FD),
+}
+"""Curves plotted per alpha (mean and band over seeds)."""
+TABLE: dict[Kind, tuple[str, ...]] = {
+    "distill": (ENTROPY, RETURN_MEAN, RETURN_STD, RETURN_VS_TEACHER, LOSS_KL_UNIFORM, LOSS_CE_TEACHER, AGREEMENT,
+                KL_TEACHER_STUDENT, ECE),
+    "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+}
+"""Final values tabulated per alpha (from ``metrics.json``)."""
+LAYOUT: dict[Kind, tuple[str, ...]] = {
+    "distill": TABLE["distill"],
+    "gan": (GRAD_G, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+}
+"""Tags that TensorBoard's custom-scalars layout draws for every run in one chart each."""
+HPARAM_METRICS: dict[Kind, tuple[str, ...]] = {
+    "distill": (RETURN_MEAN, ENTROPY),
+    "gan": (FD, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
+}
+"""Metrics the HParams tab lists beside each run's settings."""
