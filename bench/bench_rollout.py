@@ -21,8 +21,7 @@ import numpy as np
 import torch
 
 from rlgan_ls.distill.rollouts import Collector
-from rlgan_ls.distill.students import MLPStudent, StudentSpec
-from rlgan_ls.distill.trainer import student_actor
+from rlgan_ls.distill.students import MLPStudent, StudentSpec, student_actor
 from rlgan_ls.envs import action_spec, make_vec, resolve_env
 
 

@@ -118,7 +118,7 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
         path.with_suffix(".json").write_text(json.dumps({"return_mean": 12.5, "return_std": 1.0, "episodes": 20}))
         from rlgan_ls.distill.teacher_train import TeacherInfo
 
-        return TeacherInfo(path, algo_, 12.5, 1.0, 20)
+        return TeacherInfo(path, algo_, 12.5, 1.0, 20, 100_000)
 
     monkeypatch.setattr("rlgan_ls.distill.teacher_train.train_teacher", fake_train)
     first = get_teacher(recipe, None, 0, tmp_path)

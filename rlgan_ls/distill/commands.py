@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import tags
 from ..envs import TEACHER_ALGOS, action_spec, make_vec, resolve_env
 from ..errors import UsageError
-from ..recipes import add_config_flags, build_config, find_recipe, flags_layer, load_toml
+from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
 from .config import DistillConfig
+from .rollouts import EVAL_SEED_OFFSET
 
 __all__ = ["register"]
 
@@ -54,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="evaluate a saved student and print mean ± std return")
     e.add_argument("run_dir", help="a run directory written by 'rlgan-ls distill'")
     e.add_argument("--episodes", type=int, default=20, help="episodes (default: 20)")
-    e.add_argument("--seed", type=int, default=None, help="evaluation seed (default: the run's seed + 10000, "
-                                                           "as in its final evaluation)")
+    e.add_argument("--seed", type=int, default=None,
+                   help=f"evaluation seed (default: the run's seed + {EVAL_SEED_OFFSET}, as in its final evaluation)")
     e.add_argument("--envs", type=int, default=10, help="parallel environments (default: 10)")
     e.add_argument("--json", action="store_true", help="print a JSON object instead")
     e.set_defaults(func=_evaluate)
@@ -69,8 +71,8 @@ def _teacher(args: argparse.Namespace) -> int:
     if args.eval_episodes < 1:
         raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     recipe = resolve_env(args.env)
-    path, algo, _ = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir)
-    cached = None if args.force else cached_teacher(path, algo)
+    path, algo, params = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir)
+    cached = None if args.force else cached_teacher(path, algo, params["steps"])
     if cached is not None:
         print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {cached.return_mean:.2f} ± "
               f"{cached.return_std:.2f}); --force retrains")
@@ -88,26 +90,16 @@ def _teacher(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ distill
 
-def _recipe_layer(args: argparse.Namespace) -> dict | None:
-    name = args.recipe or (args.env or DistillConfig.env).replace(":", "-")
-    path = find_recipe("agents", name)
-    if path is None:
-        if args.recipe is None:  # no tuned defaults for this env: dataclass defaults and flags only
-            return None
-        raise UsageError(f"--recipe {name}: no agents/{name}.toml; pass a recipe name or a .toml path")
-    return load_toml(path)
-
-
 def _distill(args: argparse.Namespace) -> int:
     from .trainer import distill
 
-    cfg = build_config(DistillConfig, _recipe_layer(args), flags_layer(args, DistillConfig),
-                       source=f"recipe {args.recipe or args.env}")
-    result = distill(cfg)
+    # agents/<env>.toml holds tuned defaults for an env (a module:EnvId's recipe is named module-EnvId)
+    layer, source = recipe_layer("agents", args.recipe, (args.env or DistillConfig.env).replace(":", "-"))
+    result = distill(build_config(DistillConfig, layer, flags_layer(args, DistillConfig), source=source))
     m = result.metrics
-    print(f"{result.run_dir}: return {m['eval/return_mean']:.2f} ± {m['eval/return_std']:.2f} "
-          f"({m['eval/return_vs_teacher']:.3f} of teacher), explore/entropy {m['explore/entropy']:.4f}, "
-          f"agreement {m['distill/agreement']:.4f}, wall {m['time/wall_s']:.2f} s")
+    print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} "
+          f"({m[tags.RETURN_VS_TEACHER]:.3f} of teacher), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
+          f"agreement {m[tags.AGREEMENT]:.4f}, wall {m[tags.WALL_S]:.2f} s")
     return 0
 
 
@@ -116,9 +108,8 @@ def _distill(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from .rollouts import evaluate
-    from .students import load_student
-    from .trainer import student_actor
+    from .rollouts import eval_seed, evaluate
+    from .students import load_student, student_actor
 
     if args.episodes < 1 or args.envs < 1:
         raise UsageError("--episodes and --envs must be >= 1")
@@ -132,7 +123,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))
     aspec = action_spec(envs.single_action_space, recipe.name)
-    seed = args.seed if args.seed is not None else int(config.get("seed", 0)) + 10_000
+    seed = args.seed if args.seed is not None else eval_seed(int(config.get("seed", 0)))
     try:
         ev = evaluate(envs, student_actor(student, spec.nvec, aspec.to_env, "cpu"), args.episodes, seed)
     finally:

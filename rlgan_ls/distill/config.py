@@ -47,6 +47,8 @@ class DistillConfig:
     """Seed of the cached teacher (trained on first use if missing)."""
     teacher_steps: int | None = None
     """Training steps of the cached teacher (default: the env recipe's)."""
+    train_teacher: bool = True
+    """Train the cached teacher when it is missing (announced; minutes). --no-train-teacher: stop instead."""
     cache_dir: str | None = None
     """Teacher cache (default $RLGAN_LS_CACHE/teachers or ~/.cache/rlgan-ls/teachers)."""
     n_envs: int = 8

@@ -13,6 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from .. import tags
 from ..losses import entropy_bonus_cross_entropy, smoothed_cross_entropy
 from ..metrics import entropy, expected_calibration_error, kl_divergence, kl_uniform
 from ..smoothing import ordinal_prior
@@ -60,8 +61,8 @@ class DistillLoss:
             # With the uniform prior (and for the entropy bonus) kl_prior already is KL(u || q).
             uniform = self.loss == "entropy-bonus" or self.priors[d] is None
             kl_u = kl_u + (kl_prior_d.detach() if uniform else kl_uniform(block.detach()).mean())
-        parts_out = {"loss/total": total.detach(), "loss/ce_teacher": ce.detach(), "loss/kl_uniform": kl_u,
-                     "loss/kl_prior": kl_p.detach()}
+        parts_out = {tags.LOSS_TOTAL: total.detach(), tags.LOSS_CE_TEACHER: ce.detach(), tags.LOSS_KL_UNIFORM: kl_u,
+                     tags.LOSS_KL_PRIOR: kl_p.detach()}
         return total, parts_out
 
 
@@ -88,5 +89,4 @@ def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None,
         ece = ece + expected_calibration_error(block, actions[:, d])
         ent = ent + entropy(block).mean()
     dims = len(nvec)
-    return {"distill/agreement": agree / dims, "distill/kl_teacher_student": kl,
-            "distill/ece": ece / dims, "explore/entropy": ent}
+    return {tags.AGREEMENT: agree / dims, tags.KL_TEACHER_STUDENT: kl, tags.ECE: ece / dims, tags.ENTROPY: ent}

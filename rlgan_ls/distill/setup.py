@@ -1,99 +1,90 @@
-"""Resolving a :class:`DistillConfig` into live objects: env recipe, action spec, teacher, student.
+"""Resolving a :class:`DistillConfig` into live objects: the teacher, the student, the random sources.
 
-Everything that can fail on bad input fails here, before a run directory is created.
+Everything that can fail on bad input fails here, before a run directory is created. Training a
+teacher is an explicit step: it happens only when no teacher is given and none is cached, it is
+announced on stderr, and ``--no-train-teacher`` turns it into an error instead.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..envs import ActionSpec, EnvRecipe, action_spec, check_observation_space, make_vec, resolve_env
+from ..envs import EnvProbe
 from ..errors import UsageError
 from .config import DistillConfig
 from .students import StudentSpec, build_student
 from .teacher_train import get_teacher
 from .teachers import SB3Teacher, Teacher, as_teacher, load_sb3_teacher
 
-__all__ = ["Resolved", "make_student", "resolve", "seed_everything"]
+__all__ = ["ResolvedTeacher", "make_student", "resolve_teacher", "seed_everything"]
 
 
-@dataclass
-class Resolved:
-    """What a config resolves to, checked once."""
+@dataclass(frozen=True)
+class ResolvedTeacher:
+    """The teacher that labels states, and where it came from."""
 
-    recipe: EnvRecipe
-    """The environment (from ``--env``)."""
-    spec: ActionSpec
-    """Its Discrete/MultiDiscrete action space."""
-    obs_shape: tuple[int, ...]
-    """Shape of one observation."""
-    obs_dtype: np.dtype
-    """Observation dtype (uint8 frames are stored as uint8)."""
-    obs_kind: Literal["vector", "image"]
-    """Decides the student's architecture under ``--arch auto``."""
     teacher: Teacher
-    """The teacher that labels states."""
-    teacher_source: str
+    """Labels states."""
+    source: str
     """Path of the teacher file, or ``python`` for a teacher passed in."""
-    teacher_return: float | None
-    """The teacher's cached mean return, if known (else measured after training)."""
+    algo: str | None
+    """``ppo``, ``a2c`` or ``dqn`` for an SB3 teacher; None for a callable."""
+    steps: int | None
+    """Training steps of a cached teacher; None when unknown."""
+    return_mean: float | None
+    """The cached teacher's mean return, if known (else measured after training the student)."""
 
 
-def _probe(recipe: EnvRecipe) -> tuple[ActionSpec, tuple[int, ...], np.dtype, Literal["vector", "image"], np.ndarray]:
-    """Action spec, observation shape, dtype and kind, and a first batch of one observation."""
-    envs = make_vec(recipe, 1)
-    try:
-        space = envs.single_observation_space
-        spec = action_spec(envs.single_action_space, recipe.name)
-        kind = check_observation_space(space, recipe.name)
-        shape = space.shape
-        assert shape is not None  # check_observation_space accepts only a Box, which always has a shape
-        obs, _ = envs.reset(seed=0)
-        return spec, tuple(shape), np.dtype(space.dtype), kind, obs
-    finally:
-        envs.close()
+def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> ResolvedTeacher:
+    """``teacher`` (Python API) if given, else ``cfg.teacher``, else the env recipe's cached teacher.
 
-
-def resolve(cfg: DistillConfig, teacher: Any = None) -> Resolved:
-    """Env, action spec and teacher for ``cfg``; ``teacher`` (Python API) overrides ``cfg.teacher``."""
-    recipe = resolve_env(cfg.env)
-    spec, obs_shape, obs_dtype, kind, first_obs = _probe(recipe)
-    teacher_return: float | None = None
+    The cached teacher is trained first when missing and ``cfg.train_teacher`` is true (minutes).
+    """
     if teacher is not None:
-        t, source = as_teacher(teacher, spec), "python"
+        t = as_teacher(teacher, env.spec)
+        resolved = ResolvedTeacher(t, "python", t.kind if isinstance(t, SB3Teacher) else None, None, None)
     elif cfg.teacher is not None:
-        t, source = load_sb3_teacher(cfg.teacher, spec, device="cpu"), str(cfg.teacher)
+        t = load_sb3_teacher(cfg.teacher, env.spec, device="cpu")
+        resolved = ResolvedTeacher(t, str(cfg.teacher), t.kind, None, None)
     else:
-        info = get_teacher(recipe, cfg.teacher_algo, cfg.teacher_seed, cfg.cache_dir, steps=cfg.teacher_steps,
-                           progress=cfg.progress)
-        t, source, teacher_return = load_sb3_teacher(info.path, spec, warn=False), str(info.path), info.return_mean
-    if isinstance(t, SB3Teacher) and tuple(t.model.observation_space.shape) != obs_shape:
-        raise UsageError(f"--teacher {source}: it takes observations of shape {t.model.observation_space.shape} "
-                         f"but {cfg.env} gives {obs_shape}")
-    if cfg.target == "soft" and not isinstance(t, SB3Teacher) and not _labels_softly(t, first_obs):
-        raise UsageError("--target soft needs a teacher that returns action probabilities; this one returns "
-                         "actions (use --target hard)")
-    return Resolved(recipe, spec, obs_shape, obs_dtype, kind, t, source, teacher_return)
+        info = get_teacher(env.recipe, cfg.teacher_algo, cfg.teacher_seed, cfg.cache_dir, steps=cfg.teacher_steps,
+                           train_if_missing=cfg.train_teacher, progress=cfg.progress)
+        t = load_sb3_teacher(info.path, env.spec, warn=False)
+        resolved = ResolvedTeacher(t, str(info.path), info.algo, info.steps, info.return_mean)
+    _check_teacher(resolved, cfg, env)
+    return resolved
 
 
-def _labels_softly(teacher: Teacher, obs: np.ndarray) -> bool:
-    """Ask a callable teacher for one label to learn whether it gives probabilities."""
-    teacher.label(obs)
-    return teacher.soft
+def _check_teacher(resolved: ResolvedTeacher, cfg: DistillConfig, env: EnvProbe) -> None:
+    """The teacher sees the env's observations, and gives probabilities when soft targets are asked for."""
+    t = resolved.teacher
+    if isinstance(t, SB3Teacher) and tuple(t.model.observation_space.shape) != env.obs_shape:
+        raise UsageError(f"--teacher {resolved.source}: it takes observations of shape "
+                         f"{t.model.observation_space.shape} but {cfg.env} gives {env.obs_shape}")
+    if cfg.target == "soft" and not isinstance(t, SB3Teacher):
+        t.label(env.first_obs)  # one label tells whether a callable gives probabilities
+        if not t.soft:
+            raise UsageError("--target soft needs a teacher that returns action probabilities; this one "
+                             "returns actions (use --target hard)")
 
 
-def make_student(cfg: DistillConfig, res: Resolved) -> tuple[nn.Module, StudentSpec]:
-    arch = cfg.arch if cfg.arch != "auto" else ("cnn" if res.obs_kind == "image" else "mlp")
-    spec = StudentSpec(arch, res.obs_shape, res.spec.nvec, cfg.width, cfg.depth, cfg.channels)
+def make_student(cfg: DistillConfig, env: EnvProbe) -> tuple[nn.Module, StudentSpec]:
+    """The student network for ``env`` (``--arch auto``: a CNN for uint8 frames, an MLP otherwise)."""
+    arch = cfg.arch if cfg.arch != "auto" else ("cnn" if env.obs_kind == "image" else "mlp")
+    spec = StudentSpec(arch, env.obs_shape, env.spec.nvec, cfg.width, cfg.depth, cfg.channels)
     return build_student(spec).to(cfg.device), spec
 
 
-def seed_everything(seed: int, threads: int) -> torch.Generator:
+def seed_everything(seed: int, threads: int) -> tuple[torch.Generator, np.random.Generator]:
+    """Seed torch's global RNG (the student's weights); return the run's torch and numpy generators.
+
+    The torch generator draws minibatches and sampled actions, the numpy one DAgger's teacher/student coin.
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(seed), np.random.default_rng(seed)

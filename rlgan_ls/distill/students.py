@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -32,6 +34,7 @@ __all__ = [
     "sample_actions",
     "save_student",
     "split_logits",
+    "student_actor",
 ]
 
 
@@ -135,6 +138,20 @@ def sample_actions(logits: Tensor, nvec: tuple[int, ...], generator: torch.Gener
     cols = [torch.multinomial(torch.softmax(b.float(), -1), 1, generator=generator).squeeze(-1)
             for b in split_logits(logits, nvec)]
     return torch.stack(cols, dim=-1)
+
+
+def student_actor(student: nn.Module, nvec: tuple[int, ...], spec_to_env: Callable[[np.ndarray], np.ndarray],
+                  device: str | torch.device, sample: bool = False,
+                  generator: torch.Generator | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """A greedy (or sampling) ``obs -> env actions`` function for a student."""
+
+    @torch.no_grad()
+    def act(obs: np.ndarray) -> np.ndarray:
+        logits = student(torch.as_tensor(obs, device=device))  # (N, sum K)
+        idx = sample_actions(logits.cpu(), nvec, generator) if sample else greedy_actions(logits, nvec).cpu()
+        return spec_to_env(idx.numpy())
+
+    return act
 
 
 # -------------------------------------------------------------------------------- checkpoints

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..envs import EnvRecipe, action_spec, make_vec
+from ..envs import EnvRecipe, make_vec, probe_env
 from ..errors import UsageError
 from ..runs import cache_root, read_json, sanitize, write_json
-from .rollouts import evaluate
-from .teachers import SB3Teacher, load_sb3_teacher
+from .rollouts import eval_seed, evaluate
+from .teachers import SB3Teacher, load_sb3_teacher, sb3_class
 
 __all__ = ["TeacherInfo", "cache_dir", "cached_teacher", "get_teacher", "teacher_path", "train_teacher"]
 
@@ -48,6 +48,8 @@ class TeacherInfo:
     """Standard deviation of that return."""
     episodes: int
     """Evaluation episodes behind ``return_mean``."""
+    steps: int
+    """Training steps it was trained for."""
 
 
 def _resolve_algo(recipe: EnvRecipe, algo: str | None) -> str:
@@ -82,7 +84,6 @@ def _schedule(value: Any) -> Any:
 
 def _build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int) -> Any:
     import gymnasium as gym
-    from stable_baselines3 import A2C, DQN, PPO
     from stable_baselines3.common.env_util import make_vec_env
 
     kw = dict(params)
@@ -91,9 +92,8 @@ def _build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int
     kw = {k: _schedule(v) for k, v in kw.items()}
     policy_kwargs = {"net_arch": list(net_arch)} if net_arch else None
     venv = make_vec_env(lambda: gym.make(recipe.env_id, **recipe.make_kwargs), n_envs=n_envs, seed=seed)
-    cls = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algo]
     try:
-        return cls("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs, device="cpu", verbose=0, **kw)
+        return sb3_class(algo)("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs, device="cpu", verbose=0, **kw)
     except TypeError as e:
         raise UsageError(f"env recipe for {recipe.name}: bad [{algo}] setting ({e})") from None
 
@@ -102,13 +102,13 @@ def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None 
                   root: str | os.PathLike | None = None, eval_episodes: int = 20, progress: bool = True) -> TeacherInfo:
     """Train a teacher with the recipe's settings, evaluate it, and store both in the cache."""
     path, algo, params = teacher_path(recipe, algo, seed, steps, root)
-    spec = _spec(recipe)  # builds the env once: fails fast (missing box2d etc.) before anything trains
+    spec = probe_env(recipe).spec  # builds the env once: fails fast (missing box2d etc.) before anything trains
     import torch
 
     torch.set_num_threads(1)  # SB3's small MLPs train fastest on one thread
     model = _build_model(recipe, algo, params, seed)
-    print(f"training {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps "
-          f"(rl-baselines3-zoo settings from envs/{recipe.name}.toml)", file=sys.stderr)
+    print(f"training a {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps with the settings of "
+          f"envs/{recipe.name}.toml; it is cached in {path.parent} for later runs", file=sys.stderr)
     t0 = time.perf_counter()
     with tqdm(total=params["steps"], desc=f"{algo} teacher {recipe.env_id}", unit="step", disable=not progress,
               leave=False) as bar:
@@ -119,8 +119,8 @@ def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None 
     model.save(tmp)
     os.replace(tmp, path)
     teacher = load_sb3_teacher(path, spec, warn=False)
-    returns = _evaluate_teacher(teacher, recipe, eval_episodes, seed=10_000 + seed)
-    info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes)
+    returns = _evaluate_teacher(teacher, recipe, eval_episodes, seed=eval_seed(seed))
+    info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes, params["steps"])
     write_json(path.with_suffix(".json"), {"env_id": recipe.env_id, "algo": algo, "seed": seed, "params": params,
                                            "train_seconds": seconds, "return_mean": info.return_mean,
                                            "return_std": info.return_std, "episodes": eval_episodes})
@@ -139,14 +139,6 @@ def _progress_callback(bar: tqdm) -> Any:
     return _Progress()
 
 
-def _spec(recipe: EnvRecipe) -> Any:
-    env = make_vec(recipe, 1)
-    try:
-        return action_spec(env.single_action_space, recipe.name)
-    finally:
-        env.close()
-
-
 def _evaluate_teacher(teacher: SB3Teacher, recipe: EnvRecipe, episodes: int, seed: int) -> np.ndarray:
     envs = make_vec(recipe, min(episodes, 10))
     try:
@@ -155,23 +147,30 @@ def _evaluate_teacher(teacher: SB3Teacher, recipe: EnvRecipe, episodes: int, see
         envs.close()
 
 
-def cached_teacher(path: Path, algo: str) -> TeacherInfo | None:
-    """The teacher cached at ``path`` (see :func:`teacher_path`) with its sidecar, or None."""
+def cached_teacher(path: Path, algo: str, steps: int) -> TeacherInfo | None:
+    """The teacher cached at ``path`` (see :func:`teacher_path`) with its sidecar, or None.
+
+    A sidecar without the expected fields counts as missing, so the teacher is trained again.
+    """
     meta_path = path.with_suffix(".json")
     if not (path.is_file() and meta_path.is_file()):
         return None
     meta = read_json(meta_path)
-    return TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]))
+    try:
+        return TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]),
+                           steps)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def get_teacher(recipe: EnvRecipe, algo: str | None = None, seed: int = 0, root: str | os.PathLike | None = None,
                 steps: int | None = None, train_if_missing: bool = True, progress: bool = True) -> TeacherInfo:
     """The cached teacher for these settings, trained first if it is not there yet."""
-    path, algo, _ = teacher_path(recipe, algo, seed, steps, root)
-    cached = cached_teacher(path, algo)
+    path, algo, params = teacher_path(recipe, algo, seed, steps, root)
+    cached = cached_teacher(path, algo, params["steps"])
     if cached is not None:
         return cached
     if not train_if_missing:
-        raise UsageError(f"no cached {algo} teacher for {recipe.name} at {path}; run 'rlgan-ls teacher --env "
-                         f"{recipe.name} --algo {algo}'")
+        raise UsageError(f"--no-train-teacher: no cached {algo} teacher for {recipe.name} at {path}; run "
+                         f"'rlgan-ls teacher --env {recipe.name} --algo {algo}' first, or pass --teacher PATH")
     return train_teacher(recipe, algo, steps, seed, root, progress=progress)

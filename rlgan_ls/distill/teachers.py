@@ -31,7 +31,8 @@ from ..errors import UsageError
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-__all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "detect_sb3_algo", "load_sb3_teacher"]
+__all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "detect_sb3_algo", "load_sb3_teacher",
+           "sb3_class"]
 
 PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
                   "code; load only teacher files you trust")
@@ -143,6 +144,14 @@ def as_teacher(obj: Any, spec: ActionSpec) -> Teacher:
     raise TypeError(f"cannot use a {type(obj).__name__} as a teacher; pass an SB3 model or a callable")
 
 
+def sb3_class(algo: str) -> type[BaseAlgorithm]:
+    """The Stable-Baselines3 class of a teacher algorithm name (``ppo``, ``a2c``, ``dqn``)."""
+    from stable_baselines3 import A2C, DQN, PPO
+
+    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
+    return classes[algo]
+
+
 def detect_sb3_algo(path: str | os.PathLike) -> str:
     """``ppo``, ``a2c`` or ``dqn`` from the JSON ``data`` member of an SB3 zip (no unpickling)."""
     try:
@@ -171,10 +180,7 @@ def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, warn: bool = Tru
     algo = detect_sb3_algo(path)
     if warn:
         print(PICKLE_WARNING, file=sys.stderr)
-    from stable_baselines3 import A2C, DQN, PPO
-
-    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
-    cls = classes[algo]
+    cls = sb3_class(algo)
     try:
         model = cls.load(path, device=device)
     except Exception as e:  # a corrupt pickle can raise anything; report it as bad input

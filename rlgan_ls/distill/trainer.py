@@ -1,4 +1,4 @@
-"""BC and DAgger: the training loops, their logging, and the final evaluation.
+"""BC and DAgger: ``distill(cfg, teacher)``, its two loops, and the final evaluation.
 
 DAgger round i (Ross et al., 2011): with probability beta_i (schedule in the config) the teacher
 acts at a step, otherwise the student does; the teacher labels every visited state; the labelled
@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +27,21 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..envs import make_vec
+from .. import tags
+from ..envs import EnvProbe, make_vec, probe_env, resolve_env
 from ..runs import RunLogger, new_run_dir, write_json
 from .config import DistillConfig
 from .dataset import LabelledStates
 from .objective import DistillLoss, agreement_metrics
-from .rollouts import Collector, evaluate
-from .setup import Resolved, make_student, resolve, seed_everything
-from .students import greedy_actions, sample_actions, save_student
-from .teachers import Labels
+from .rollouts import Collector, eval_seed, evaluate
+from .setup import ResolvedTeacher, make_student, resolve_teacher, seed_everything
+from .students import StudentSpec, greedy_actions, sample_actions, save_student, student_actor
+from .teachers import Labels, Teacher
 
-__all__ = ["DistillResult", "FINAL_TAGS", "distill", "student_actor"]
+__all__ = ["DistillResult", "FINAL_TAGS", "distill"]
 
-FINAL_TAGS = ("explore/entropy", "loss/total", "loss/ce_teacher", "loss/kl_uniform", "eval/return_mean",
-              "eval/return_std", "eval/return_vs_teacher", "distill/agreement", "distill/kl_teacher_student",
-              "distill/ece", "charts/SPS")
+FINAL_TAGS = (tags.ENTROPY, tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.RETURN_MEAN,
+              tags.RETURN_STD, tags.RETURN_VS_TEACHER, tags.AGREEMENT, tags.KL_TEACHER_STUDENT, tags.ECE, tags.SPS)
 
 
 @dataclass
@@ -62,23 +62,154 @@ class DistillResult:
     """Fraction of steps in each round where the teacher's action was executed."""
 
 
-def student_actor(student: nn.Module, nvec: tuple[int, ...], spec_to_env: Any, device: str | torch.device,
-                  sample: bool = False, generator: torch.Generator | None = None):
-    """A greedy (or sampling) ``obs -> env actions`` function for a student."""
+@dataclass
+class _Learner:
+    """The student, its optimizer and objective, and the aggregated labelled states it trains on."""
 
-    @torch.no_grad()
-    def act(obs: np.ndarray) -> np.ndarray:
-        logits = student(torch.as_tensor(obs, device=device))  # (N, sum K)
-        idx = sample_actions(logits.cpu(), nvec, generator) if sample else greedy_actions(logits, nvec).cpu()
-        return spec_to_env(idx.numpy())
+    student: nn.Module
+    student_spec: StudentSpec
+    opt: torch.optim.Optimizer
+    loss_fn: DistillLoss
+    data: LabelledStates
+    gen: torch.Generator
+    """Draws minibatches and the student's sampled actions."""
 
-    return act
+    def fit(self, updates: int, batch_size: int) -> dict[str, Tensor]:
+        """``updates`` Adam steps on minibatches of everything aggregated; mean of the logged loss terms."""
+        sums: dict[str, Tensor] = {}
+        for _ in range(updates):
+            obs, actions, probs = self.data.sample(batch_size, self.gen)
+            loss, parts = self.loss_fn(self.student(obs), actions, probs)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            for k, v in parts.items():
+                sums[k] = sums[k] + v if k in sums else v
+        return {k: v / updates for k, v in sums.items()}
 
 
-def _collect_round(collector: Collector, res: Resolved, student: nn.Module, cfg: DistillConfig, beta: float,
-                   gen: torch.Generator, rng: np.random.Generator) -> tuple[np.ndarray, Labels, float, list[float]]:
-    """One rollout of the beta-mixed policy; returns states, teacher labels, teacher share, episode returns."""
-    spec, teacher = res.spec, res.teacher
+@dataclass
+class _History:
+    """What the rounds did, for the result and the final metrics."""
+
+    betas: list[float] = field(default_factory=list)
+    shares: list[float] = field(default_factory=list)
+    env_steps: int = 0
+    last: dict[str, float] = field(default_factory=dict)
+    """The scalars logged last (the final loss terms come from here)."""
+
+
+def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
+    """Run BC or DAgger as configured; writes one run directory and returns its final metrics.
+
+    ``teacher`` (optional) is an SB3 model, a :class:`~rlgan_ls.distill.teachers.Teacher` or any
+    callable ``obs -> actions or probabilities``; without it the env recipe's cached teacher is used
+    (trained first if missing, unless ``cfg.train_teacher`` is false).
+    """
+    env = probe_env(resolve_env(cfg.env))
+    resolved = resolve_teacher(cfg, env, teacher)
+    gen, rng = seed_everything(cfg.seed, cfg.threads)
+    learner = _make_learner(cfg, env, resolved, gen)
+    run_dir = new_run_dir(cfg.logdir, cfg.run_name or cfg.default_run_name)
+    config = _resolved_config(cfg, env, resolved, learner.student_spec)
+    write_json(run_dir / "config.json", config)
+    logger = RunLogger(run_dir)
+    envs = make_vec(env.recipe, cfg.n_envs, cfg.vectorization)
+    eval_envs = make_vec(env.recipe, min(cfg.eval_envs, cfg.eval_episodes), cfg.vectorization)
+    bar = tqdm(total=cfg.rounds * (2 if cfg.method == "bc" else 1), desc=f"{cfg.method} {cfg.env}",
+               disable=not cfg.progress, leave=False)
+    try:
+        t0 = time.perf_counter()  # first env step: the reset below
+        collector = Collector(envs, cfg.seed)
+        loop = _dagger if cfg.method == "dagger" else _bc
+        history = loop(cfg, env, resolved.teacher, collector, learner, rng, logger, bar, t0)
+        metrics = _final_evaluation(cfg, env, resolved, learner, eval_envs, logger, history, t0)
+        bar.close()
+        save_student(run_dir, learner.student, learner.student_spec, config)
+        write_json(run_dir / "metrics.json", metrics)
+        logger.hparams({"env": cfg.env, "method": cfg.method, "alpha": cfg.alpha, "prior": cfg.prior,
+                        "seed": cfg.seed, "loss": cfg.loss, "target": cfg.target},
+                       {k: metrics[k] for k in tags.HPARAM_METRICS["distill"]})
+    finally:
+        bar.close()
+        logger.close()
+        envs.close()
+        eval_envs.close()
+    return DistillResult(run_dir, learner.student, metrics, learner.data, history.betas, history.shares)
+
+
+def _make_learner(cfg: DistillConfig, env: EnvProbe, resolved: ResolvedTeacher,
+                  gen: torch.Generator) -> _Learner:
+    student, spec = make_student(cfg, env)  # draws the initial weights from the seeded global RNG
+    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
+    loss_fn = DistillLoss(env.spec.nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta, cfg.device)
+    keeps_probs = resolved.teacher.soft or cfg.target == "soft"
+    data = LabelledStates(cfg.rounds * cfg.steps_per_round * cfg.n_envs, env.obs_shape, env.obs_dtype,
+                          len(env.spec.nvec), env.spec.total if keeps_probs else None, cfg.device)
+    return _Learner(student, spec, opt, loss_fn, data, gen)
+
+
+def _resolved_config(cfg: DistillConfig, env: EnvProbe, resolved: ResolvedTeacher,
+                     spec: StudentSpec) -> dict[str, Any]:
+    """config.json: the config with every "auto"/"default" replaced by what the run used, plus facts."""
+    cfg = dataclasses.replace(cfg, arch=spec.arch, teacher_algo=resolved.algo or cfg.teacher_algo,  # type: ignore[arg-type]
+                              teacher_steps=resolved.steps or cfg.teacher_steps)
+    return {"kind": "distill", **dataclasses.asdict(cfg), "env_id": env.recipe.env_id,
+            "teacher_source": resolved.source, "teacher_kind": resolved.teacher.kind, "nvec": list(env.spec.nvec),
+            "student": dataclasses.asdict(spec)}
+
+
+# ----------------------------------------------------------------------------------- the loops
+
+def _dagger(cfg: DistillConfig, env: EnvProbe, teacher: Teacher, collector: Collector, learner: _Learner,
+            rng: np.random.Generator, logger: RunLogger, bar: tqdm, t0: float) -> _History:
+    """Each round: roll out the beta-mixed policy, label, aggregate, measure the acting student, fit."""
+    h = _History()
+    for r in range(cfg.rounds):
+        obs, labels, ep_returns = _collect_round(cfg, env, teacher, collector, learner, rng, cfg.beta(r), h)
+        learner.data.add(obs, labels, r)
+        scalars = _round_scalars(h, learner.data, ep_returns, t0)
+        # held-out: the student that acted, on the states it has not trained on yet
+        scalars.update(_rollout_metrics(learner.student, obs, labels, env, cfg.device))
+        scalars.update(learner.fit(cfg.updates_per_round, cfg.batch_size))
+        scalars[tags.SPS] = h.env_steps / (time.perf_counter() - t0)
+        h.last = logger.scalars(scalars, h.env_steps)
+        bar.update(1)
+        bar.set_postfix(beta=f"{h.betas[-1]:.2f}", loss=f"{h.last.get(tags.LOSS_TOTAL, math.nan):.3f}")
+    return h
+
+
+def _bc(cfg: DistillConfig, env: EnvProbe, teacher: Teacher, collector: Collector, learner: _Learner,
+        rng: np.random.Generator, logger: RunLogger, bar: tqdm, t0: float) -> _History:
+    """Collect every round with the teacher acting, then fit for as many rounds of updates."""
+    h = _History()
+    for r in range(cfg.rounds):
+        obs, labels, ep_returns = _collect_round(cfg, env, teacher, collector, learner, rng, 1.0, h)
+        learner.data.add(obs, labels, r)
+        scalars = _round_scalars(h, learner.data, ep_returns, t0)
+        scalars[tags.SPS] = h.env_steps / (time.perf_counter() - t0)
+        h.last = logger.scalars(scalars, h.env_steps)
+        bar.update(1)
+    for _ in range(cfg.rounds):
+        losses = learner.fit(cfg.updates_per_round, cfg.batch_size)
+        bar.update(1)
+    h.last = logger.scalars(losses, h.env_steps)
+    return h
+
+
+def _round_scalars(h: _History, data: LabelledStates, ep_returns: list[float], t0: float) -> dict[str, Any]:
+    scalars: dict[str, Any] = {tags.DAGGER_BETA: h.betas[-1], tags.DAGGER_TEACHER_FRACTION: h.shares[-1],
+                               tags.DAGGER_DATASET_SIZE: data.size}
+    if ep_returns:
+        scalars[tags.ROLLOUT_RETURN] = float(np.mean(ep_returns))
+    return scalars
+
+
+def _collect_round(cfg: DistillConfig, env: EnvProbe, teacher: Teacher, collector: Collector, learner: _Learner,
+                   rng: np.random.Generator, beta: float, h: _History) -> tuple[np.ndarray, Labels, list[float]]:
+    """One rollout where the teacher acts with probability ``beta`` per env and step, the student
+    otherwise; the teacher labels every state. Records beta, the teacher's share and the env steps in ``h``."""
+    spec, student = env.spec, learner.student
     step_labels: list[Labels] = []
     teacher_steps = 0
 
@@ -94,7 +225,8 @@ def _collect_round(collector: Collector, res: Resolved, student: nn.Module, cfg:
             idx = labels.actions  # type: ignore[union-attr]
         else:
             logits = student(torch.as_tensor(obs, device=cfg.device)).cpu()  # (N, sum K)
-            idx = sample_actions(logits, spec.nvec, gen) if cfg.act == "sample" else greedy_actions(logits, spec.nvec)
+            idx = (sample_actions(logits, spec.nvec, learner.gen) if cfg.act == "sample"
+                   else greedy_actions(logits, spec.nvec))
             if labels is not None and use_teacher.any():
                 idx = torch.where(torch.from_numpy(use_teacher)[:, None], labels.actions, idx)  # (N, D)
         teacher_steps += int(use_teacher.sum())
@@ -106,130 +238,47 @@ def _collect_round(collector: Collector, res: Resolved, student: nn.Module, cfg:
         labels = Labels(torch.cat([lb.actions for lb in step_labels]),
                         torch.cat(probs) if probs[0] is not None else None)  # type: ignore[arg-type]
     else:  # the teacher never acts: label the whole rollout in one batch
-        labels = res.teacher.label(rollout.obs, cfg.tau)
-    return rollout.obs, labels, teacher_steps / rollout.env_steps, rollout.episode_returns
-
-
-def _train(student: nn.Module, opt: torch.optim.Optimizer, loss_fn: DistillLoss, data: LabelledStates,
-           updates: int, batch_size: int, gen: torch.Generator) -> dict[str, Tensor]:
-    """``updates`` Adam steps on minibatches of the aggregated data; mean of the logged loss terms."""
-    sums: dict[str, Tensor] = {}
-    for _ in range(updates):
-        obs, actions, probs = data.sample(batch_size, gen)
-        loss, parts = loss_fn(student(obs), actions, probs)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        for k, v in parts.items():
-            sums[k] = sums[k] + v if k in sums else v
-    return {k: v / updates for k, v in sums.items()}
+        labels = teacher.label(rollout.obs, cfg.tau)
+    h.betas.append(beta)
+    h.shares.append(teacher_steps / rollout.env_steps)
+    h.env_steps += rollout.env_steps
+    return rollout.obs, labels, rollout.episode_returns
 
 
 @torch.no_grad()
-def _rollout_metrics(student: nn.Module, obs: np.ndarray, labels: Labels, res: Resolved,
+def _rollout_metrics(student: nn.Module, obs: np.ndarray, labels: Labels, env: EnvProbe,
                      device: str) -> dict[str, Tensor]:
     logits = student(torch.as_tensor(obs, device=device))  # (M, sum K)
     probs = labels.probs.to(device) if labels.probs is not None else None
-    return agreement_metrics(logits, labels.actions.to(device), probs, res.spec.nvec)
+    return agreement_metrics(logits, labels.actions.to(device), probs, env.spec.nvec)
 
 
-def _finish(cfg: DistillConfig, res: Resolved, student: nn.Module, eval_envs: Any, logger: RunLogger,
-            last: dict[str, float], env_steps: int, t0: float, bar: tqdm) -> dict[str, float]:
-    """Final evaluation (greedy student), its distill/* metrics on the states it visited, and the
-    run's final metrics. The clock stops after labelling those states; the teacher's own return, when
-    not cached, is measured after that."""
+# ---------------------------------------------------------------------------- final evaluation
+
+def _final_evaluation(cfg: DistillConfig, env: EnvProbe, resolved: ResolvedTeacher, learner: _Learner,
+                      eval_envs: Any, logger: RunLogger, h: _History, t0: float) -> dict[str, float]:
+    """The greedy student's episodes, its distill/* metrics on the states it visited, the run's final
+    metrics. The clock stops after labelling those states; the teacher's own return, when not cached,
+    is measured after that."""
+    student = learner.student
     student.eval()
-    ev = evaluate(eval_envs, student_actor(student, res.spec.nvec, res.spec.to_env, cfg.device),
-                  cfg.eval_episodes, cfg.seed + 10_000)
-    final_tensors = _rollout_metrics(student, ev.obs, res.teacher.label(ev.obs, cfg.tau), res, cfg.device)
-    env_steps += int(ev.lengths.sum())
+    ev = evaluate(eval_envs, student_actor(student, env.spec.nvec, env.spec.to_env, cfg.device),
+                  cfg.eval_episodes, eval_seed(cfg.seed))
+    final_tensors = _rollout_metrics(student, ev.obs, resolved.teacher.label(ev.obs, cfg.tau), env, cfg.device)
+    env_steps = h.env_steps + int(ev.lengths.sum())
     wall = time.perf_counter() - t0
-    bar.close()
 
-    teacher_return = res.teacher_return
+    teacher_return = resolved.return_mean
     if teacher_return is None:
-        teacher_return = float(np.mean(evaluate(eval_envs, res.teacher.act, cfg.eval_episodes,
-                                                cfg.seed + 10_000).returns))
+        teacher_return = float(np.mean(evaluate(eval_envs, resolved.teacher.act, cfg.eval_episodes,
+                                                eval_seed(cfg.seed)).returns))
     ret_mean, ret_std = float(np.mean(ev.returns)), float(np.std(ev.returns))
     final: dict[str, float | Tensor] = {
-        "eval/return_mean": ret_mean, "eval/return_std": ret_std,
-        "eval/return_vs_teacher": ret_mean / teacher_return if teacher_return else math.nan,
-        "teacher/return_mean": teacher_return, "charts/SPS": env_steps / wall, **final_tensors}
-    metrics = {tag: last.get(tag, math.nan) for tag in ("loss/total", "loss/ce_teacher", "loss/kl_uniform",
-                                                          "loss/kl_prior")}
+        tags.RETURN_MEAN: ret_mean, tags.RETURN_STD: ret_std,
+        tags.RETURN_VS_TEACHER: ret_mean / teacher_return if teacher_return else math.nan,
+        tags.TEACHER_RETURN: teacher_return, tags.SPS: env_steps / wall, **final_tensors}
+    metrics = {tag: h.last.get(tag, math.nan)
+               for tag in (tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.LOSS_KL_PRIOR)}
     metrics.update(logger.scalars(final, env_steps))
-    metrics.update({"time/wall_s": wall, "train/env_steps": env_steps})
+    metrics.update({tags.WALL_S: wall, tags.ENV_STEPS: env_steps, tags.DATASET_SIZE: learner.data.size})
     return metrics
-
-
-def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
-    """Run BC or DAgger as configured; writes one run directory and returns its final metrics.
-
-    ``teacher`` (optional) is an SB3 model, a :class:`~rlgan_ls.distill.teachers.Teacher` or any
-    callable ``obs -> probabilities or actions``; without it the config's teacher is used.
-    """
-    res = resolve(cfg, teacher)
-    gen = seed_everything(cfg.seed, cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
-    student, student_spec = make_student(cfg, res)
-    opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    loss_fn = DistillLoss(res.spec.nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta, cfg.device)
-    data = LabelledStates(cfg.rounds * cfg.steps_per_round * cfg.n_envs, res.obs_shape, res.obs_dtype,
-                          len(res.spec.nvec), res.spec.total if res.teacher.soft or cfg.target == "soft" else None,
-                          cfg.device)
-
-    run_dir = new_run_dir(cfg.logdir, cfg.run_name or cfg.default_run_name)
-    resolved_cfg = {**dataclasses.asdict(cfg), "env_id": res.recipe.env_id, "teacher_source": res.teacher_source,
-                    "teacher_kind": res.teacher.kind, "nvec": list(res.spec.nvec),
-                    "student": dataclasses.asdict(student_spec)}
-    write_json(run_dir / "config.json", resolved_cfg)
-    logger = RunLogger(run_dir)
-    envs = make_vec(res.recipe, cfg.n_envs, cfg.vectorization)
-    eval_envs = make_vec(res.recipe, min(cfg.eval_envs, cfg.eval_episodes), cfg.vectorization)
-    bar = tqdm(total=cfg.rounds * (2 if cfg.method == "bc" else 1), desc=f"{cfg.method} {cfg.env}",
-               disable=not cfg.progress, leave=False)
-    betas: list[float] = []
-    shares: list[float] = []
-    env_steps = 0
-    try:
-        t0 = time.perf_counter()  # first env step: the reset below
-        collector = Collector(envs, cfg.seed)
-        last: dict[str, float] = {}
-        for r in range(cfg.rounds):
-            beta = cfg.beta(r)
-            obs, labels, share, ep_returns = _collect_round(collector, res, student, cfg, beta, gen, rng)
-            betas.append(beta)
-            shares.append(share)
-            env_steps += obs.shape[0]
-            data.add(obs, labels, r)
-            scalars: dict[str, float | Tensor] = {"dagger/beta": beta, "dagger/teacher_fraction": share,
-                                                  "dagger/dataset_size": data.size}
-            if cfg.method == "dagger":
-                # held-out: the student that acted, on the states it has not trained on yet
-                scalars.update(_rollout_metrics(student, obs, labels, res, cfg.device))
-                scalars.update(_train(student, opt, loss_fn, data, cfg.updates_per_round, cfg.batch_size, gen))
-            if ep_returns:
-                scalars["rollout/episode_return_mean"] = float(np.mean(ep_returns))
-            scalars["charts/SPS"] = env_steps / (time.perf_counter() - t0)
-            last = logger.scalars(scalars, env_steps)
-            bar.update(1)
-            bar.set_postfix(beta=f"{beta:.2f}", loss=f"{last.get('loss/total', math.nan):.3f}")
-        if cfg.method == "bc":
-            for _ in range(cfg.rounds):
-                losses = _train(student, opt, loss_fn, data, cfg.updates_per_round, cfg.batch_size, gen)
-                bar.update(1)
-            last = logger.scalars(losses, env_steps)
-
-        metrics = _finish(cfg, res, student, eval_envs, logger, last, env_steps, t0, bar)
-        metrics["train/dataset_size"] = data.size
-        save_student(run_dir, student, student_spec, resolved_cfg)
-        write_json(run_dir / "metrics.json", metrics)
-        logger.hparams({"env": cfg.env, "method": cfg.method, "alpha": cfg.alpha, "prior": cfg.prior,
-                        "seed": cfg.seed, "loss": cfg.loss, "target": cfg.target},
-                       {"eval/return_mean": metrics["eval/return_mean"], "explore/entropy": metrics["explore/entropy"]})
-    finally:
-        bar.close()
-        logger.close()
-        envs.close()
-        eval_envs.close()
-    return DistillResult(run_dir, student, metrics, data, betas, shares)
