@@ -3,7 +3,7 @@
 The reference is written the way the PyTorch DCGAN example trains (same architecture, a Sigmoid at
 the end of D and ``nn.BCELoss``, two backward passes for D, D's weight gradients computed during the
 G step, and ``.item()`` on five numbers every step), in a fresh Python process with PyTorch's
-defaults, as a user would run the example. Ours is :meth:`GANTrainer.train_step` set up the way
+defaults, as a user would run the example. Ours is :class:`~rlgan_ls.dcgan.step.GANStep` set up the way
 ``rlgan-ls gan`` sets it up (logits + the loss core, per-step metrics kept on the device,
 channels_last, fused Adam, no D weight gradients in the G step).
 
@@ -25,16 +25,14 @@ import statistics
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from rlgan_ls.dcgan.config import GANConfig
-from rlgan_ls.dcgan.data import BatchOrder, load_dataset
+from rlgan_ls.dcgan import Discriminator, GANConfig, GANState, GANStep, Generator, load_dataset
+from rlgan_ls.dcgan.data import BatchOrder
 from rlgan_ls.dcgan.distributed import DistInfo
-from rlgan_ls.dcgan.models import Discriminator, Generator
-from rlgan_ls.dcgan.trainer import GANTrainer
+from rlgan_ls.runs import MetricRows
 
 
 class ReferenceLoop:
@@ -94,16 +92,17 @@ def _build(side: str, args: argparse.Namespace) -> tuple[Callable[[int], None], 
     if side == "reference":
         ref = ReferenceLoop(cfg, data.channels, device)
         return (lambda step: ref.step(data.batch(order.indices(step), device))), "defaults"
-    ours = GANTrainer(cfg, data, Path("unused"), DistInfo(0, 1, device))
+    info = DistInfo(0, 1, device)
+    cfg = cfg.resolved(device, data.channels)
+    ours = GANStep(cfg, GANState.create(cfg, data.channels, info), info)
+    rows = MetricRows()
 
     def run(step: int) -> None:
-        ours._rows.append(ours.train_step(ours.real_batch(step)))  # the same batches as the reference
-        if len(ours._rows) >= cfg.log_every:  # the trainer's read-back cadence
-            torch.stack(ours._rows).cpu()
-            ours._rows = []
+        rows.append(ours(data.batch(order.indices(step), device, ours.memory_format)))  # the reference's batches
+        if len(rows) >= cfg.log_every:  # the training loop's read-back cadence
+            rows.take().cpu()
 
-    return run, (f"precision {'bf16' if ours.use_bf16 else 'fp32'}, "
-                 f"channels_last {ours.memory_format == torch.channels_last}, compile {cfg.compile}")
+    return run, f"precision {cfg.precision}, channels_last {cfg.channels_last}, compile {cfg.compile}"
 
 
 def _sync(device: str) -> None:
@@ -171,7 +170,7 @@ def main() -> None:
           f"{args.image_size}x{args.image_size}x3, batch {args.batch_size}, width {args.width}, "
           f"{args.rounds} rounds x {args.steps_per_round} steps")
     print(f"reference (Sigmoid+BCELoss, .item() per step; {settings['reference']}): {ips['reference']:8.1f} images/s")
-    print(f"ours (GANTrainer.train_step; {settings['ours']}): {ips['ours']:8.1f} images/s")
+    print(f"ours (GANStep; {settings['ours']}): {ips['ours']:8.1f} images/s")
     # Each round times both sides back to back, so its ratio is paired against the machine's drift.
     ratios = sorted(b / a for a, b in zip(times["ours"], times["reference"]))
     print(f"speed-up: {ips['ours'] / ips['reference']:.2f}x (per-round ratios {ratios[0]:.2f}-{ratios[-1]:.2f}, "

@@ -26,6 +26,7 @@ from torch import Tensor
 from .errors import UsageError
 
 __all__ = [
+    "MetricRows",
     "RunLogger",
     "atomic_write_bytes",
     "cache_root",
@@ -175,6 +176,33 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 
 
 # ------------------------------------------------------------------------------- TensorBoard
+
+class MetricRows:
+    """Per-step metrics kept on the device, read back in one transfer every N steps.
+
+    Each :meth:`append` takes the same names every step, as 0-dim tensors, and stacks them into one
+    row (one kernel); :meth:`take` returns the ``(steps, names)`` block and starts a new one.
+    """
+
+    def __init__(self) -> None:
+        self.names: tuple[str, ...] = ()
+        self._rows: list[Tensor] = []
+
+    def append(self, metrics: Mapping[str, Tensor]) -> None:
+        names = tuple(metrics)
+        if self._rows and names != self.names:
+            raise ValueError(f"every step must log the same metrics: {names} after {self.names}")
+        self.names = names
+        self._rows.append(torch.stack([v.detach().float().reshape(()) for v in metrics.values()]))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def take(self) -> Tensor:
+        """The rows so far, ``(n, len(names))`` on their device; the buffer is emptied."""
+        rows, self._rows = torch.stack(self._rows), []
+        return rows
+
 
 class RunLogger:
     """A TensorBoard writer for one run directory.

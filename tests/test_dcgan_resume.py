@@ -9,13 +9,13 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlgan_ls.cli import main
-from rlgan_ls.dcgan.loss import GANLoss
-from rlgan_ls.dcgan.trainer import GANTrainer
+from rlgan_ls.dcgan import GANLoss, GANStep
 from rlgan_ls.runs import load_checkpoint
 
+# DiffAugment on: its random shifts and cutouts are part of the state a resume must restore.
 TINY = ["--dataset", "digits", "--max-images", "80", "--image-size", "32", "--g-width", "4", "--d-width", "4",
         "--z-dim", "8", "--batch-size", "16", "--eval-samples", "64", "--classifier-steps", "20",
-        "--no-progress", "--seed", "3", "--log-every", "1", "--eval-every", "100"]
+        "--augment", "translation,cutout", "--no-progress", "--seed", "3", "--log-every", "1", "--eval-every", "100"]
 
 
 def _flatten(obj: object, prefix: str = "") -> dict[str, object]:
@@ -44,19 +44,19 @@ def test_kill_and_resume_is_bit_identical(tmp_path: Path, monkeypatch: pytest.Mo
     common = [*TINY, "--smoothing", smoothing, "--steps", "9", "--checkpoint-every", "4", "--logdir", str(tmp_path)]
     assert main(["gan", *common, "--run-name", "straight"]) == 0
 
-    original = GANTrainer.train_step
+    original = GANStep.__call__
     calls = {"n": 0}
 
-    def killed_at_step_7(self: GANTrainer, real: torch.Tensor) -> torch.Tensor:
+    def killed_at_step_7(self: GANStep, real: torch.Tensor) -> dict[str, torch.Tensor]:
         calls["n"] += 1
         if calls["n"] == 7:  # steps 5 and 6 ran (and were logged) after the step-4 checkpoint
             raise KeyboardInterrupt
         return original(self, real)
 
-    monkeypatch.setattr(GANTrainer, "train_step", killed_at_step_7)
+    monkeypatch.setattr(GANStep, "__call__", killed_at_step_7)
     assert main(["gan", *common, "--run-name", "killed"]) == 130
     assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.safetensors")["step"] == 4
-    monkeypatch.setattr(GANTrainer, "train_step", original)
+    monkeypatch.setattr(GANStep, "__call__", original)
     assert main(["gan", "--resume", str(tmp_path / "killed"), "--steps", "9", "--no-progress"]) == 0
 
     a = _flatten(load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors"))
@@ -88,10 +88,13 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
     original = GANLoss.generator
     calls = {"n": 0}
 
-    def nan_from_step_5(self: GANLoss, fake_logits: torch.Tensor) -> torch.Tensor:
+    def nan_from_step_5(self: GANLoss, fake_logits: torch.Tensor) -> tuple[torch.Tensor, dict]:
         calls["n"] += 1
-        loss = original(self, fake_logits)
-        return loss * float("nan") if calls["n"] >= 5 else loss
+        loss, parts = original(self, fake_logits)
+        if calls["n"] < 5:
+            return loss, parts
+        loss = loss * float("nan")
+        return loss, {**parts, "loss/generator": loss.detach()}
 
     monkeypatch.setattr(GANLoss, "generator", nan_from_step_5)
     args = [a for a in TINY if a not in ("--log-every", "1")]  # default cadence: NaN is caught at read-back

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rlgan_ls import discriminator_loss, generator_loss
+from rlgan_ls.dcgan import GANLoss
 
 D = torch.float64
 
@@ -43,10 +44,12 @@ def test_stable_for_extreme_logits():
     assert torch.isfinite(generator_loss(torch.tensor([-500.0, 500.0]), reduction="none")).all()
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.1, 0.3])
-def test_one_sided_optimum_is_capped(alpha):
+@pytest.mark.parametrize(("mode", "alpha"), [("one-sided", 0.0), ("one-sided", 0.1), ("one-sided", 0.3),
+                                           ("two-sided", 0.2), ("none", 0.0)])
+def test_optimum_is_the_closed_form(mode, alpha):
     # Free logits d(x) on a discrete space of 6 points, trained on fixed densities. The optimum of
-    # E_data[BCE(d, 1-a)] + E_g[BCE(d, 0)] is D*(x) = (1 - a) p_data / (p_data + p_g).
+    # E_data[BCE(d, t_real)] + E_g[BCE(d, t_fake)] is D*(x) = (t_real p_data + t_fake p_g) / (p_data + p_g);
+    # one-sided: (1 - a) p_data / (p_data + p_g), capped at 1 - a.
     p_data = torch.tensor([0.4, 0.3, 0.2, 0.1, 0.0, 0.0], dtype=D)
     p_g = torch.tensor([0.05, 0.1, 0.2, 0.15, 0.25, 0.25], dtype=D)
     d = torch.zeros(6, dtype=D, requires_grad=True)
@@ -54,18 +57,23 @@ def test_one_sided_optimum_is_capped(alpha):
 
     def closure():
         opt.zero_grad()
-        per = discriminator_loss(d, d, alpha=alpha, mode="one-sided", reduction="none")  # (12,)
+        per = discriminator_loss(d, d, alpha=alpha, mode=mode, reduction="none")  # (12,): reals, then fakes
         loss = (per * torch.cat([p_data, p_g])).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    d_star = (1 - alpha) * p_data / (p_data + p_g)
+    t_real, t_fake = {"one-sided": (1 - alpha, 0.0), "two-sided": (1 - alpha, alpha), "none": (1.0, 0.0)}[mode]
+    d_star = (t_real * p_data + t_fake * p_g) / (p_data + p_g)
     prob = torch.sigmoid(d.detach())
     assert torch.allclose(prob, d_star, atol=1e-5)
-    assert prob.max() <= 1 - alpha + 1e-6
-    if alpha > 0:  # where only data has mass, plain GAN training would push D to 1
-        assert prob[0] < 1 - alpha
+    # The GAN objective object states the same optimum.
+    stated = [GANLoss(alpha, mode).optimal_real_probability(float(a), float(b)) for a, b in zip(p_data, p_g)]
+    assert torch.allclose(torch.tensor(stated, dtype=D), d_star, atol=1e-12)
+    if mode == "one-sided":
+        assert prob.max() <= 1 - alpha + 1e-6
+        if alpha > 0:  # where only data has mass, plain GAN training would push D to 1
+            assert prob[0] < 1 - alpha
 
 
 def test_flip_mode_expectation_matches_two_sided():

@@ -32,35 +32,25 @@ def _worker(rank: int, port: int, logdir: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
-    from rlgan_ls.dcgan.commands import run_gan
-    from rlgan_ls.dcgan.trainer import GANTrainer
+    from rlgan_ls.dcgan import GANStep, train_gan
 
     record: dict[str, torch.Tensor] = {}
-    original = GANTrainer.train_step
+    original = GANStep.__call__
 
-    def spy(self: GANTrainer, real: torch.Tensor) -> torch.Tensor:
+    def spy(self: GANStep, real: torch.Tensor) -> dict[str, torch.Tensor]:
         first = not record
         if first:
             record["real"] = real.clone()
-        row = original(self, real)
+        metrics = original(self, real)
         if first:  # parameters right after step 1
-            record.update({f"step1/G/{k}": v.detach().clone() for k, v in self.G.named_parameters()})
-            record.update({f"step1/D/{k}": v.detach().clone() for k, v in self.D.named_parameters()})
-        return row
+            record.update({f"step1/G/{k}": v.detach().clone() for k, v in self.state.G.named_parameters()})
+            record.update({f"step1/D/{k}": v.detach().clone() for k, v in self.state.D.named_parameters()})
+        return metrics
 
-    GANTrainer.train_step = spy  # type: ignore[method-assign]
-    captured: list[GANTrainer] = []
-    original_train = GANTrainer.train
-
-    def train(self: GANTrainer) -> dict[str, float]:
-        captured.append(self)
-        return original_train(self)
-
-    GANTrainer.train = train  # type: ignore[method-assign]
-    run_gan(_config(logdir))
-    trainer = captured[0]
-    record.update({f"final/G/{k}": v.detach() for k, v in trainer.G.named_parameters()})
-    record.update({f"final/D/{k}": v.detach() for k, v in trainer.D.named_parameters()})
+    GANStep.__call__ = spy  # type: ignore[method-assign]
+    result = train_gan(_config(logdir))
+    record.update({f"final/G/{k}": v.detach() for k, v in result.G.named_parameters()})
+    record.update({f"final/D/{k}": v.detach() for k, v in result.D.named_parameters()})
     save_file({k: v.contiguous() for k, v in record.items()}, os.path.join(out, f"rank{rank}.safetensors"))
 
 
@@ -103,10 +93,10 @@ def test_two_gloo_ranks_average_gradients(tmp_path: Path) -> None:
           for r in range(WORLD)]
     fakes = [g(z) for z in zs]
     reals = [r0["real"], r1["real"]]
-    _mean_grad_step(d, [loss.discriminator(d(x), d(f.detach())) for x, f in zip(reals, fakes)], cfg.lr_d)
+    _mean_grad_step(d, [loss.discriminator(d(x), d(f.detach()))[0] for x, f in zip(reals, fakes)], cfg.lr_d)
     for k, v in d.named_parameters():
         torch.testing.assert_close(r0[f"step1/D/{k}"], v.detach(), atol=1e-6, rtol=1e-5)
-    _mean_grad_step(g, [loss.generator(d(f)) for f in fakes], cfg.lr_g)
+    _mean_grad_step(g, [loss.generator(d(f))[0] for f in fakes], cfg.lr_g)
     for k, v in g.named_parameters():
         torch.testing.assert_close(r0[f"step1/G/{k}"], v.detach(), atol=1e-6, rtol=1e-5)
         assert not torch.equal(v.detach(), g0[k]) or "bias" in k  # the step did move the weights

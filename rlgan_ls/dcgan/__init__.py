@@ -1,4 +1,10 @@
-"""DCGAN with label smoothing: models, data, the evaluation classifier, the trainer and its CLI.
+"""DCGAN with label smoothing: models, data, the training state and step, evaluation, and ``train_gan``.
+
+Python API::
+
+    from rlgan_ls.dcgan import GANConfig, train_gan
+    result = train_gan(GANConfig(dataset="digits", alpha=0.1, smoothing="one-sided", steps=2000))
+    result.run_dir, result.metrics["grad_norm/generator_mean"], result.G
 
 The objective comes from the shared loss core (:mod:`rlgan_ls.losses`); this package owns the
 architecture, the data, scheduling and I/O.
@@ -8,5 +14,9 @@ from .config import GANConfig
 from .data import ImageData, load_dataset
 from .loss import GANLoss
 from .models import Discriminator, Generator
+from .state import GANState, load_run_config
+from .step import GANStep
+from .train import GANResult, train_gan
 
-__all__ = ["Discriminator", "GANConfig", "GANLoss", "Generator", "ImageData", "load_dataset"]
+__all__ = ["Discriminator", "GANConfig", "GANLoss", "GANResult", "GANState", "GANStep", "Generator", "ImageData",
+           "load_dataset", "load_run_config", "train_gan"]

@@ -2,6 +2,8 @@
 
 Layers, later wins: these defaults, the recipe ``gan/<dataset>.toml`` (or ``--recipe``), then the
 command-line flags. ``__post_init__`` checks ranges and raises :class:`UsageError` naming the flag.
+Fields declared ``resumable(...)`` may change when a run is resumed; every other one is fixed by
+the run's checkpoint. A run stores :meth:`GANConfig.resolved`: no "auto" is left in its files.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch
+
 from ..errors import UsageError
+from ..recipes import resumable
 from ..smoothing import check_alpha
 from .augment import parse_policy
-from .data import _TORCHVISION, DATASETS
+from .data import DATASETS, is_known_dataset
 from .models import SUPPORTED_SIZES
 
 __all__ = ["GANConfig"]
@@ -46,7 +51,7 @@ class GANConfig:
     """one-sided (real 1-alpha, fake 0), two-sided (fake alpha too), flip (random label flips), none."""
     generator_loss: GeneratorLoss = "non-saturating"
     """Generator objective: non-saturating -log D(G(z)) or minimax log(1 - D(G(z)))."""
-    steps: int = 2000
+    steps: int = resumable(2000)
     """Total number of training steps (one D update and one G update each)."""
     batch_size: int = 64
     """Global batch size (split evenly over DDP processes)."""
@@ -68,38 +73,40 @@ class GANConfig:
     """DiffAugment policy for D's inputs, real and fake: comma-separated translation, cutout ("" for none)."""
     seed: int = 0
     """Seed of the weights, the noise, the label flips and the data order."""
-    log_every: int = 25
+    log_every: int = resumable(25)
     """Read per-step metrics back from the device and write them every N steps."""
-    layer_grad_every: int = 100
+    layer_grad_every: int = resumable(100)
     """Log per-layer generator gradient norms every N steps."""
-    eval_every: int = 500
+    eval_every: int = resumable(500)
     """Compute eval/fd, eval/class_coverage, eval/class_kl and the sample grid every N steps."""
     eval_samples: int = 1000
     """Generated images per evaluation."""
-    checkpoint_every: int = 500
+    checkpoint_every: int = resumable(500)
     """Write the checkpoint every N steps (always at the end too)."""
     classifier_steps: int = 400
     """Training steps of the evaluation classifier (trained once per dataset, then cached)."""
-    device: str = "auto"
+    device: str = resumable("auto")
     """auto (CUDA if available), cpu, cuda or cuda:N."""
-    precision: Precision = "auto"
+    precision: Precision = resumable("auto")
     """auto (bf16 autocast on CUDA, fp32 on CPU), fp32 or bf16."""
-    channels_last: bool = True
+    channels_last: bool = resumable(True)
     """NHWC memory layout for models and batches; faster on CUDA and on the CPU (oneDNN)."""
-    compile: bool = False
+    compile: bool = resumable(False)
     """torch.compile the generator and the discriminator."""
     logdir: str = "runs"
     """Parent directory of run directories."""
     run_name: str | None = None
     """Run directory name (default: built from dataset, smoothing, alpha, loss and seed)."""
-    progress: bool = True
+    progress: bool = resumable(True)
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
-        known = self.dataset in DATASETS or self.dataset in _TORCHVISION or self.dataset.startswith("folder:")
-        if not known or self.dataset == "folder:PATH" or self.dataset == "folder:":
+        if not is_known_dataset(self.dataset):
             raise UsageError(f"--dataset: unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         check_alpha(self.alpha, "--alpha", UsageError)
+        if self.smoothing == "none" and self.alpha != 0.0:
+            raise UsageError(f"--alpha {self.alpha:g} has no effect with --smoothing none (the run would be "
+                             f"labelled by an alpha it never used); pass --alpha 0 or another --smoothing")
         if self.image_size not in SUPPORTED_SIZES:
             raise UsageError(f"--image-size must be 32 or 64, got {self.image_size}")
         if self.channels not in (None, 1, 3):
@@ -127,6 +134,14 @@ class GANConfig:
                 raise UsageError(f"{flag} must be in [0, 1), got {b}")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+    def resolved(self, device: torch.device, channels: int) -> GANConfig:
+        """This config as the run uses it on ``device`` with ``channels``-channel images: ``device``
+        becomes ``cpu`` or ``cuda`` (an explicit ``cuda:N`` stays; DDP ranks add their local index),
+        ``precision`` becomes ``bf16`` or ``fp32``, ``channels`` the number used."""
+        name = self.device if self.device.startswith("cuda:") else device.type
+        precision = self.precision if self.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
+        return dataclasses.replace(self, device=name, precision=precision, channels=channels)
 
     @property
     def default_run_name(self) -> str:

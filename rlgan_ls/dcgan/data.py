@@ -29,10 +29,17 @@ from torch.utils.data.distributed import DistributedSampler
 from ..errors import UsageError
 from ..runs import cache_root
 
-__all__ = ["BatchOrder", "ImageData", "load_dataset", "DATASETS"]
+__all__ = ["BatchOrder", "DATASETS", "ImageData", "is_known_dataset", "load_dataset"]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "fake", "folder:PATH")
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+
+
+def is_known_dataset(spec: str) -> bool:
+    """Whether ``spec`` names a dataset :func:`load_dataset` knows (``folder:`` needs a path)."""
+    if spec.startswith("folder:"):
+        return spec not in ("folder:", "folder:PATH")
+    return spec in DATASETS or spec in _TORCHVISION
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,11 @@ class ImageData:
     def channels(self) -> int:
         return self.images.shape[1]
 
-    def batch(self, idx: Tensor, device: torch.device | str = "cpu") -> Tensor:
-        """Images at ``idx`` as float in [-1, 1], ``(B, C, S, S)`` on ``device``."""
+    def batch(self, idx: Tensor, device: torch.device | str = "cpu",
+              memory_format: torch.memory_format = torch.contiguous_format) -> Tensor:
+        """Images at ``idx`` as float in [-1, 1], ``(B, C, S, S)`` on ``device`` in ``memory_format``."""
         x = self.images[idx].to(device, non_blocking=True)
-        return x.float().div_(127.5).sub_(1.0)
+        return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=memory_format)
 
 
 def _resize_u8(x: Tensor, size: int) -> Tensor:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 
 from ..errors import UsageError
 
-__all__ = ["DistInfo", "barrier", "cleanup", "resolve_device", "setup"]
+T = TypeVar("T")
+
+__all__ = ["DistInfo", "barrier", "broadcast_object", "cleanup", "resolve_device", "setup"]
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,13 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_flag(info: DistInfo, flag: bool) -> bool:
-    """Rank 0's boolean, on every rank (used to stop all ranks together)."""
+def broadcast_object(info: DistInfo, obj: T) -> T:
+    """Rank 0's ``obj`` (any picklable value made by this program), on every rank."""
     if not info.enabled:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=info.device if dist.get_backend() == "nccl" else "cpu")
-    dist.broadcast(t, src=0)
-    return bool(t.item())
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
 
 
 def cleanup(info: DistInfo) -> None:
