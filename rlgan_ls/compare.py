@@ -13,6 +13,8 @@ values from each run's ``metrics.json``. Output (default ``<experiment>/report/`
   picks it up).
 
 A run without ``config.json``/``metrics.json`` (missing, still running, or crashed) is reported and skipped.
+The pipeline of a run is the ``kind`` its ``config.json`` names; tags come from :mod:`rlgan_ls.tags`. The GAN
+table reports the run mean of ``grad_norm/generator`` (``grad_norm/generator_mean``), the headline.
 """
 
 from __future__ import annotations
@@ -28,31 +30,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import tags
 from .errors import UsageError
 from .runs import read_json
 
 __all__ = ["Report", "RunRecord", "compare", "load_runs"]
 
-# Curves plotted and final values tabulated for each kind of run (tags as the trainers log them).
-CURVE_TAGS = {
-    "distill": ("explore/entropy", "eval/return_mean", "loss/kl_uniform"),
-    "gan": ("grad_norm/generator", "d/real", "eval/fd"),
-}
-TABLE_TAGS = {
-    "distill": ("explore/entropy", "eval/return_mean", "eval/return_std", "eval/return_vs_teacher",
-                "loss/kl_uniform", "loss/ce_teacher", "distill/agreement", "distill/kl_teacher_student",
-                "distill/ece"),
-    "gan": ("grad_norm/generator", "d/real", "d/fake", "eval/fd", "eval/class_coverage", "eval/class_kl",
-            "loss/discriminator", "loss/generator"),
-}
-SAMPLES_TAG = "samples"
-
-
 @dataclass
 class RunRecord:
     name: str
     path: Path
-    kind: str
+    kind: tags.Kind
     alpha: float
     seed: int
     metrics: dict[str, float]
@@ -61,18 +49,10 @@ class RunRecord:
 @dataclass
 class Report:
     out: Path
-    kind: str
+    kind: tags.Kind
     runs: list[RunRecord]
     skipped: list[tuple[str, str]]
     files: list[Path]
-
-
-def _kind_of(metrics: dict[str, Any]) -> str | None:
-    if "grad_norm/generator" in metrics:
-        return "gan"
-    if "explore/entropy" in metrics:
-        return "distill"
-    return None
 
 
 def load_runs(exp_dir: Path) -> tuple[list[RunRecord], list[tuple[str, str]]]:
@@ -97,9 +77,10 @@ def load_runs(exp_dir: Path) -> tuple[list[RunRecord], list[tuple[str, str]]]:
             skipped.append((name, "unfinished: no metrics.json (still running, or it failed)"))
             continue
         config, metrics = read_json(path / "config.json"), read_json(path / "metrics.json")
-        kind = _kind_of(metrics)
-        if kind is None or "alpha" not in config or "seed" not in config:
-            skipped.append((name, "metrics.json/config.json lack the expected tags, alpha or seed"))
+        kind = config.get("kind")
+        if kind not in tags.KINDS or "alpha" not in config or "seed" not in config:
+            skipped.append((name, "config.json names no kind (distill or gan), alpha or seed; "
+                                  "it was not written by this version of rlgan-ls"))
             continue
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         runs.append(RunRecord(name, path, kind, float(config["alpha"]), int(config["seed"]), numeric))
@@ -120,24 +101,24 @@ def _by_alpha(runs: Sequence[RunRecord]) -> dict[float, list[RunRecord]]:
     return groups
 
 
-def _write_tables(out: Path, kind: str, runs: list[RunRecord]) -> list[Path]:
-    tags = [t for t in TABLE_TAGS[kind] if any(t in r.metrics for r in runs)]
+def _write_tables(out: Path, kind: tags.Kind, runs: list[RunRecord]) -> list[Path]:
+    names = [t for t in tags.TABLE[kind] if any(t in r.metrics for r in runs)]
     groups = _by_alpha(runs)
     with open(out / "runs.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "alpha", "seed", *tags])
+        w.writerow(["run", "alpha", "seed", *names])
         for r in sorted(runs, key=lambda r: (r.alpha, r.seed)):
-            w.writerow([r.name, r.alpha, r.seed, *(r.metrics.get(t, math.nan) for t in tags)])
+            w.writerow([r.name, r.alpha, r.seed, *(r.metrics.get(t, math.nan) for t in names)])
     rows = []
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["alpha", "n_seeds", *(f"{t}_{s}" for t in tags for s in ("mean", "std"))])
+        w.writerow(["alpha", "n_seeds", *(f"{t}_{s}" for t in names for s in ("mean", "std"))])
         for alpha, members in groups.items():
-            stats = [_mean_std([m.metrics.get(t, math.nan) for m in members]) for t in tags]
+            stats = [_mean_std([m.metrics.get(t, math.nan) for m in members]) for t in names]
             w.writerow([alpha, len(members), *(x for pair in stats for x in pair)])
             rows.append((alpha, len(members), stats))
-    header = "| α | seeds | " + " | ".join(f"`{t}`" for t in tags) + " |"
-    lines = [header, "|" + "---:|" * (len(tags) + 2)]
+    header = "| α | seeds | " + " | ".join(f"`{t}`" for t in names) + " |"
+    lines = [header, "|" + "---:|" * (len(names) + 2)]
     for alpha, n, stats in rows:
         lines.append(f"| {alpha:g} | {n} | " + " | ".join(f"{m:.4g} ± {s:.2g}" for m, s in stats) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
@@ -154,7 +135,7 @@ def _pyplot():
     return plt
 
 
-def _curves(runs: list[RunRecord], tags: Sequence[str]):
+def _curves(runs: list[RunRecord], names: Sequence[str]):
     """{tag: {alpha: DataFrame(step, mean, std)}} from the event files, via tbparse."""
     import pandas as pd
     from tbparse import SummaryReader
@@ -164,7 +145,7 @@ def _curves(runs: list[RunRecord], tags: Sequence[str]):
         df = SummaryReader(str(r.path)).scalars
         if df.empty:
             continue
-        df = df[df["tag"].isin(tags)].copy()
+        df = df[df["tag"].isin(names)].copy()
         df["alpha"], df["seed"] = r.alpha, r.seed
         frames.append(df)
     if not frames:
@@ -177,11 +158,11 @@ def _curves(runs: list[RunRecord], tags: Sequence[str]):
     return curves
 
 
-def _plot_curves(out: Path, kind: str, runs: list[RunRecord]) -> list[Path]:
+def _plot_curves(out: Path, kind: tags.Kind, runs: list[RunRecord]) -> list[Path]:
     plt = _pyplot()
-    curves = _curves(runs, CURVE_TAGS[kind])
+    curves = _curves(runs, tags.CURVES[kind])
     files = []
-    for tag in CURVE_TAGS[kind]:
+    for tag in tags.CURVES[kind]:
         if tag not in curves:
             continue
         fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
@@ -217,7 +198,7 @@ def _plot_samples(out: Path, runs: list[RunRecord]) -> list[Path]:
     plt = _pyplot()
     picks = []  # the lowest seed of each alpha
     for alpha, members in _by_alpha(runs).items():
-        img = _last_image(members[0].path, SAMPLES_TAG)
+        img = _last_image(members[0].path, tags.SAMPLES)
         if img is not None:
             picks.append((alpha, members[0].seed, img))
     if not picks:
@@ -235,16 +216,15 @@ def _plot_samples(out: Path, runs: list[RunRecord]) -> list[Path]:
     return [path]
 
 
-def _write_layout(out: Path, kind: str) -> Path:
+def _write_layout(out: Path, kind: tags.Kind) -> Path:
     """A custom-scalars layout: one chart per tag holding that tag's curve for every run."""
     from torch.utils.tensorboard import SummaryWriter
 
     layout_dir = out / "tb_layout"
     shutil.rmtree(layout_dir, ignore_errors=True)  # one layout, however often compare runs
-    tags = TABLE_TAGS[kind]
     with SummaryWriter(str(layout_dir)) as w:
-        w.add_custom_scalars({
-            "label smoothing: curves of every α and seed": {tag: ["Multiline", [f"^{tag}$"]] for tag in tags}})
+        w.add_custom_scalars({"label smoothing: curves of every α and seed":
+                              {tag: ["Multiline", [f"^{tag}$"]] for tag in tags.LAYOUT[kind]}})
     return layout_dir
 
 
@@ -272,7 +252,7 @@ def compare(exp_dir: str | Path, out: str | Path | None = None) -> Report:
     return Report(out_dir, kind, runs, skipped, files)
 
 
-def _write_markdown(out: Path, exp: Path, kind: str, runs: list[RunRecord], skipped: list[tuple[str, str]],
+def _write_markdown(out: Path, exp: Path, kind: tags.Kind, runs: list[RunRecord], skipped: list[tuple[str, str]],
                     files: list[Path]) -> None:
     title = "Policy distillation" if kind == "distill" else "DCGAN"
     seeds = sorted({r.seed for r in runs})
