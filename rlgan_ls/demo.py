@@ -5,13 +5,15 @@
 3. Sweeps a DCGAN on the bundled 8×8 digits (resized to 32×32) over α ∈ {0, 0.1, 0.3}.
 4. Writes both comparison reports and prints where they are and how to open TensorBoard.
 
-Rerunning skips every cell that already finished, so an interrupted demo resumes.
+Rerunning skips every cell that already finished, so an interrupted demo resumes. The budget is a
+:class:`DemoBudget`; the default one is what ``make demo`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .compare import compare
@@ -19,32 +21,44 @@ from .errors import UsageError
 from .sweep import run_sweep
 
 ALPHAS = (0.0, 0.1, 0.3)
-DISTILL_SEEDS = (0, 1)
-GAN_SEEDS = (0,)
-# Budgets sized so the whole demo fits in 10 minutes on 2 CPU cores (see README).
-DISTILL_ARGS = ("--env", "CartPole-v1", "--method", "dagger")
-GAN_ARGS = ("--dataset", "digits", "--image-size", "32", "--steps", "1000", "--eval-every", "250")
 
 
-def run_demo(logdir: str | Path, workers: int = 2) -> dict[str, Path]:
+@dataclass(frozen=True)
+class DemoBudget:
+    """How much the demo trains. The defaults fit the whole demo in about 5 minutes on 2 CPU cores."""
+
+    teacher_steps: int | None = None
+    """Training steps of the CartPole-v1 PPO teacher (None: the env recipe's, 100k)."""
+    distill_seeds: tuple[int, ...] = (0, 1)
+    """Seeds of the distillation sweep."""
+    distill_args: tuple[str, ...] = ("--env", "CartPole-v1", "--method", "dagger")
+    """Flags of every distillation cell."""
+    gan_seeds: tuple[int, ...] = (0,)
+    """Seeds of the DCGAN sweep."""
+    gan_args: tuple[str, ...] = ("--dataset", "digits", "--image-size", "32", "--steps", "1000", "--eval-every", "250")
+    """Flags of every DCGAN cell."""
+
+
+def run_demo(logdir: str | Path, workers: int = 2, budget: DemoBudget = DemoBudget()) -> dict[str, Path]:
     """Run the demo under ``logdir``; return the report folders."""
     from .cli import main as cli_main
 
     root = Path(logdir)
     t0 = time.perf_counter()
-    distill_args, gan_args = list(DISTILL_ARGS), list(GAN_ARGS)
+    steps = ["--steps", str(budget.teacher_steps)] if budget.teacher_steps else []
+    distill_args = [*budget.distill_args, *(["--teacher-steps", str(budget.teacher_steps)] if steps else [])]
 
     print("[1/4] CartPole-v1 PPO teacher (trained once, then cached)", flush=True)
-    if cli_main(["teacher", "--env", "CartPole-v1", "--no-progress"]) != 0:
+    if cli_main(["teacher", "--env", "CartPole-v1", "--no-progress", *steps]) != 0:
         raise UsageError("demo: training the CartPole-v1 teacher failed; see the message above")
 
     print("[2/4] distillation sweep on CartPole-v1", flush=True)
     cartpole = root / "cartpole-ls"
-    results = run_sweep("distill", ALPHAS, DISTILL_SEEDS, cartpole, distill_args, workers)
+    results = run_sweep("distill", ALPHAS, budget.distill_seeds, cartpole, distill_args, workers)
     print("[3/4] DCGAN sweep on digits", flush=True)
-    _warm_classifier_cache()
+    _warm_classifier_cache(budget.gan_args)
     digits = root / "digits-ls"
-    results += run_sweep("gan", ALPHAS, GAN_SEEDS, digits, gan_args, workers)
+    results += run_sweep("gan", ALPHAS, budget.gan_seeds, digits, budget.gan_args, workers)
     failed = [r for r in results if r.status == "failed"]
 
     print("[4/4] reports", flush=True)
@@ -69,18 +83,21 @@ def run_demo(logdir: str | Path, workers: int = 2) -> dict[str, Path]:
     return reports
 
 
-def _warm_classifier_cache() -> None:
-    """Train the evaluation classifier once here, so parallel GAN cells find it cached instead of
-    each training their own copy."""
-    from .dcgan.config import GANConfig
+def _warm_classifier_cache(gan_args: tuple[str, ...]) -> None:
+    """Train the cells' evaluation classifier once here, so parallel GAN cells find it cached instead
+    of each training their own copy. The config is built from the cells' own flags, as a cell does."""
+    from .cli import build_parser
+    from .dcgan.commands import config_from_args
     from .dcgan.data import load_dataset
     from .dcgan.evaluation import get_classifier
 
-    get_classifier(load_dataset("digits", 32), GANConfig.classifier_steps)
+    cfg = config_from_args(build_parser().parse_args(["gan", *gan_args]))
+    data = load_dataset(cfg.dataset, cfg.image_size, cfg.channels, cfg.data_root, cfg.download, cfg.max_images)
+    get_classifier(data, cfg.classifier_steps)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 6 minutes on 2 CPU cores)")
+    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 5 minutes on 2 CPU cores)")
     p.add_argument("--logdir", default="runs/demo", help="where the experiments go (default: runs/demo)")
     p.add_argument("--workers", type=int, default=2, help="cells run at once (default: 2)")
     p.set_defaults(func=_main)

@@ -20,7 +20,7 @@ from ..errors import TrainingDiverged, UsageError
 from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
 from .config import GANConfig
 
-__all__ = ["register"]
+__all__ = ["config_from_args", "register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_main)
 
 
-def _config(args: argparse.Namespace) -> GANConfig:
+def config_from_args(args: argparse.Namespace) -> GANConfig:
     """Defaults, then the recipe (or, with --resume, the run's own config), then the flags. Writes nothing."""
     flags = flags_layer(args, GANConfig)
     if args.resume:
@@ -52,7 +52,7 @@ def _config(args: argparse.Namespace) -> GANConfig:
 def _main(args: argparse.Namespace) -> int:
     from .train import train_gan
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     try:
         metrics = train_gan(cfg, resume=args.resume).metrics
     except TrainingDiverged as e:
