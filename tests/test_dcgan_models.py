@@ -19,7 +19,6 @@ def test_shapes(size: int, channels: int) -> None:
     x = g(z).detach()
     assert x.shape == (5, channels, size, size)
     assert g(z[:, :, None, None]).shape == x.shape  # (B, z) and (B, z, 1, 1) both accepted
-    assert float(x.abs().max()) <= 1.0  # Tanh output
     assert d(x).shape == (5,)
 
 
@@ -40,17 +39,6 @@ def test_layer_layout(size: int, stages: int) -> None:
     assert isinstance(d_layers[1], nn.LeakyReLU) and d_layers[1].negative_slope == 0.2
     assert not any(isinstance(m, nn.Sigmoid) for m in d.modules())
     assert isinstance(list(g.net)[-1], nn.Tanh)
-
-
-def test_logits_are_unbounded() -> None:
-    """D returns logits, not probabilities: scaling its last layer scales the output past [0, 1]."""
-    torch.manual_seed(0)
-    d = Discriminator(channels=1, image_size=32, width=4)
-    with torch.no_grad():
-        d.net[-1].weight.mul_(1000.0)
-    with torch.no_grad():
-        out = d(torch.randn(16, 1, 32, 32))
-    assert float(out.max()) > 1.0 or float(out.min()) < 0.0
 
 
 def test_init_is_normal_002() -> None:

@@ -75,6 +75,16 @@ def test_alpha_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert not any(tmp_path.iterdir())
 
 
+def test_alpha_without_smoothing_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An alpha that has no effect would label the run, and compare would group it, by a smoothing it never had."""
+    line = _error(capsys, ["gan", *TINY, "--smoothing", "none", "--alpha", "0.3", "--logdir", str(tmp_path)])
+    assert "--alpha 0.3" in line and "--smoothing none" in line
+    assert not any(tmp_path.iterdir())
+    from rlgan_ls.dcgan import GANConfig
+
+    assert GANConfig(smoothing="none", alpha=0.0).default_run_name == "digits-none-a0-ns-s0"
+
+
 def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -118,14 +128,24 @@ def test_unknown_recipe_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "alhpa" in line
 
 
-def test_recipes_are_valid() -> None:
-    """Every recipe in gan/ builds a valid config (a typo in a shipped recipe fails here)."""
+@pytest.mark.parametrize("folder", ["gan", "agents"])
+def test_recipes_carry_only_values_that_change_the_defaults(folder: str) -> None:
+    """Every shipped recipe builds, each of its settings lands in the config, and none repeats a default
+    (a recipe says what is special about its dataset or env; ``dataset`` names it)."""
+    import dataclasses
+
     from rlgan_ls.dcgan.config import GANConfig
+    from rlgan_ls.distill.config import DistillConfig
     from rlgan_ls.recipes import build_config, find_recipe, list_recipes, load_toml
 
-    names = list_recipes("gan")
-    assert {"digits", "mnist", "fashion-mnist", "cifar10", "fake", "folder"} <= set(names)
+    cls = {"gan": GANConfig, "agents": DistillConfig}[folder]
+    names = list_recipes(folder)
+    assert names
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     for name in names:
-        cfg = build_config(GANConfig, load_toml(find_recipe("gan", name)), {"dataset": "folder:x"} if name == "folder"
-                           else None)
-        assert 0 <= cfg.alpha < 1
+        layer = load_toml(find_recipe(folder, name))
+        cfg = build_config(cls, layer, {"dataset": "folder:x"} if name == "folder" else None)
+        for key, value in layer.items():
+            assert getattr(cfg, key) == value, (name, key)
+            if key != "dataset":
+                assert value != defaults[key], f"{folder}/{name}.toml repeats the default {key} = {value!r}"
