@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .metrics import full_precision
+from .metrics import entropy, full_precision
 from .smoothing import check_alpha, check_num_classes, check_prior, check_target, smooth_targets
 
 __all__ = [
@@ -44,9 +44,8 @@ def reduce_loss(loss: Tensor, reduction: Reduction) -> Tensor:
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
-    if reduction == "none":
-        return loss
-    raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    _check_reduction(reduction)
+    return loss
 
 
 def _check_reduction(reduction: str) -> None:
@@ -186,12 +185,9 @@ def smoothed_cross_entropy(logits: Tensor, target: Tensor, alpha: float, prior: 
 def _decomposition(z: Tensor, target: Tensor, prior: Tensor | None, batch_shape: torch.Size,
                    reduction: Reduction) -> SmoothedCEParts:
     """CE(base, q), KL(r || q) and H(r) per row, reduced; r is the prior part of the target."""
-    k = z.shape[-1]
+    k, hard = z.shape[-1], target.dtype == torch.long
     logq = F.log_softmax(z, dim=-1)  # (N, K)
-    if target.dtype == torch.long:
-        ce_base = -logq.gather(-1, target.unsqueeze(-1)).squeeze(-1)
-    else:
-        ce_base = -(target * logq).sum(-1)
+    ce_base = -logq.gather(-1, target.unsqueeze(-1)).squeeze(-1) if hard else -(target * logq).sum(-1)
     if prior is None:
         kl = -logq.mean(-1) - math.log(k)  # KL(u || q) = -log K - mean_j log q_j
         h = torch.full_like(kl, math.log(k))
@@ -199,10 +195,8 @@ def _decomposition(z: Tensor, target: Tensor, prior: Tensor | None, batch_shape:
         prior = prior.to(z.dtype)
         if prior.ndim == 1:
             r = prior.expand_as(z)
-        elif target.dtype == torch.long:
-            r = prior[target]
-        else:
-            r = target @ prior
+        else:  # row y of the matrix for label y; the base-weighted mix of its rows for a soft base
+            r = prior[target] if hard else target @ prior
         h = -torch.xlogy(r, r).sum(-1)
         kl = -(r * logq).sum(-1) - h
     return SmoothedCEParts(*(reduce_loss(t.reshape(batch_shape), reduction) for t in (ce_base, kl, h)))
@@ -220,9 +214,7 @@ def entropy_bonus_cross_entropy(logits: Tensor, target: Tensor, beta: float,
         raise ValueError(f"beta must be a non-negative float, got {beta!r}")
     _check_reduction(reduction)
     ce = smoothed_cross_entropy(logits, target, 0.0, reduction="none")
-    logq = F.log_softmax(full_precision(logits), dim=-1)
-    entropy = -(logq.exp() * logq).sum(-1)
-    return reduce_loss(ce - beta * entropy, reduction)
+    return reduce_loss(ce - beta * entropy(logits), reduction)
 
 
 # ----------------------------------------------------------------------------------------- GANs
@@ -239,8 +231,7 @@ def _bce_with_logits(x: Tensor, t: Tensor | float) -> Tensor:
 def _flip_targets(like: Tensor, clean: float, alpha: float, generator: torch.Generator | None) -> Tensor:
     """Labels equal to ``clean``, each flipped to ``1 - clean`` with probability ``alpha``."""
     gen_device = generator.device if generator is not None else like.device
-    u = torch.rand(like.shape, generator=generator, device=gen_device).to(like.device)
-    flipped = u < alpha
+    flipped = torch.rand(like.shape, generator=generator, device=gen_device).to(like.device) < alpha
     return torch.where(flipped, 1.0 - clean, clean).to(like.dtype)
 
 

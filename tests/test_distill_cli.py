@@ -42,6 +42,15 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, argv, needle):
     assert not logdir.exists() or not any(logdir.iterdir())  # nothing written for a bad run
 
 
+def test_no_train_teacher_refuses_to_train(tmp_path, capsys):
+    rc = main(["distill", "--env", "CartPole-v1", "--no-train-teacher", "--cache-dir", str(tmp_path / "empty"),
+               "--logdir", str(tmp_path / "runs"), *TINY])
+    assert rc == 2
+    line = _error_line(capsys)
+    assert "--no-train-teacher" in line and "rlgan-ls teacher --env CartPole-v1" in line
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "empty").exists()
+
+
 def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["distill", "--method", "nope"])

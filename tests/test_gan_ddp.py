@@ -1,8 +1,10 @@
-"""DDP with 2 gloo processes on CPU: gradients are averaged across ranks, only rank 0 writes.
+"""DDP with 2 gloo processes on CPU: gradients are averaged across ranks, only rank 0 writes, and a
+killed run resumes to the same result.
 
-Oracle: the first step recomputed by hand in this process. Each rank's D and G gradients come from
+Oracles: the first step recomputed by hand in this process (each rank's D and G gradients come from
 its own shard of the data and its own noise; DDP must apply Adam to their average, so both ranks end
-with the same parameters as a single optimizer fed the mean gradient.
+with the same parameters as a single optimizer fed the mean gradient); and, for resume, the same run
+trained without interruption.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ def _config(logdir: str) -> GANConfig:
                      logdir=logdir, run_name="ddp", seed=5)
 
 
-def _worker(rank: int, port: int, logdir: str, out: str) -> None:
+def _join(rank: int, port: int) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
                       LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, port: int, logdir: str, out: str) -> None:
+    _join(rank, port)
     from rlgan_ls.dcgan import GANStep, train_gan
 
     record: dict[str, torch.Tensor] = {}
@@ -106,3 +112,65 @@ def test_two_gloo_ranks_average_gradients(tmp_path: Path) -> None:
     run = logdir / "ddp"
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
     assert (run / "metrics.json").is_file() and (run / "checkpoints" / "last.safetensors").is_file()
+
+
+def _resume_config(logdir: str, run_name: str) -> GANConfig:
+    """Every per-rank random source matters here: label flips, DiffAugment and the noise."""
+    return GANConfig(dataset="digits", max_images=64, image_size=32, g_width=4, d_width=4, z_dim=8, batch_size=16,
+                     steps=6, checkpoint_every=2, eval_samples=32, classifier_steps=20, eval_every=100,
+                     smoothing="flip", augment="translation,cutout", device="cpu", progress=False, logdir=logdir,
+                     run_name=run_name, seed=2)
+
+
+def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
+    """Three runs in turn, each in its own process group: straight, killed after step 4, resumed."""
+    import dataclasses
+
+    from rlgan_ls.dcgan import GANStep, load_run_config, train_gan
+    from rlgan_ls.runs import load_checkpoint
+
+    _join(rank, ports[0])
+    train_gan(_resume_config(logdir, "straight"))
+
+    _join(rank, ports[1])
+    original, calls = GANStep.__call__, [0]
+
+    def killed_at_step_5(self: GANStep, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        calls[0] += 1
+        if calls[0] == 5:  # both ranks stop here, after the step-4 checkpoint
+            raise KeyboardInterrupt
+        return original(self, real)
+
+    GANStep.__call__ = killed_at_step_5  # type: ignore[method-assign]
+    try:
+        train_gan(_resume_config(logdir, "killed"))
+    except KeyboardInterrupt:
+        pass
+    GANStep.__call__ = original  # type: ignore[method-assign]
+    run = os.path.join(logdir, "killed")
+    assert load_checkpoint(Path(run) / "checkpoints" / "last.safetensors")["step"] == 4  # a failure fails spawn
+    assert not (Path(run) / "metrics.json").exists()
+
+    _join(rank, ports[2])
+    train_gan(dataclasses.replace(load_run_config(run), steps=6), resume=run)
+
+
+def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    from rlgan_ls.runs import load_checkpoint
+
+    mp.spawn(_resume_worker, args=([_free_port() for _ in range(3)], str(tmp_path)), nprocs=WORLD, join=True)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors")
+    b = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.safetensors")
+    assert a["step"] == b["step"] == 6
+    ranks = a["rng"]["ranks"]
+    assert len(ranks) == WORLD and not torch.equal(ranks[0]["noise"], ranks[1]["noise"])  # per-rank states differ
+    for part in ("G", "D"):
+        for k in a[part]:
+            assert torch.equal(a[part][k], b[part][k]), (part, k)
+    for opt in ("opt_g", "opt_d"):
+        for i, st in a[opt]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(v, b[opt]["state"][i][k]), (opt, i, k)
+    for r in range(WORLD):  # each rank continued from its own random states, not rank 0's
+        for name in ("noise", "flip", "augment"):
+            assert torch.equal(a["rng"]["ranks"][r][name], b["rng"]["ranks"][r][name]), (r, name)
