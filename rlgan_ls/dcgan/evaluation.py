@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import tags
 from ..metrics import frechet_distance
 from ..runs import cache_root, load_checkpoint, save_checkpoint
 from .data import ImageData
@@ -159,5 +160,5 @@ class Evaluator:
             probs.append(self.classifier.head(f).softmax(-1))
         f_gen, p_gen = torch.cat(feats), torch.cat(probs)
         coverage, kl, confident = class_stats(p_gen, self.real_hist)
-        return {"eval/fd": frechet_distance(self.real_feats, f_gen.double()),
-                "eval/class_coverage": coverage, "eval/class_kl": kl, "eval/confident_frac": confident}
+        return {tags.FD: frechet_distance(self.real_feats, f_gen.double()), tags.CLASS_COVERAGE: coverage,
+                tags.CLASS_KL: kl, tags.CONFIDENT_FRAC: confident}
