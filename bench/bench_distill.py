@@ -1,7 +1,7 @@
 """Acceptance measurements for policy distillation (issue 3).
 
     python bench/bench_distill.py acceptance [--env CartPole-v1] [--seeds 0 1 2]
-        DAgger, alpha = 0.1, the env's cached teacher (trained on first use), 20 evaluation episodes:
+        DAgger, alpha = 0.1, the env's cached teacher (trained first if missing), 20 evaluation episodes:
         mean return, return / teacher's, and in-process wall time (first env step to final evaluation).
         CartPole-v1 target: >= 495 in <= 8 s; LunarLander-v3 (box2d extra): >= 95 % of the teacher.
     python bench/bench_distill.py entropy [--envs CartPole-v1 Acrobot-v1] [--seeds 0 1 2]
@@ -19,12 +19,13 @@ import statistics
 import tempfile
 
 from rlgan_ls.distill import DistillConfig, distill
-from rlgan_ls.recipes import build_config, find_recipe, load_toml
+from rlgan_ls.distill.config import agent_recipe_name
+from rlgan_ls.recipes import build_config, recipe_layer
 
 
 def _config(env: str, **flags) -> DistillConfig:
-    path = find_recipe("agents", env)
-    return build_config(DistillConfig, load_toml(path) if path else None, {"env": env, "progress": False, **flags})
+    layer, source = recipe_layer("agents", None, agent_recipe_name(env))
+    return build_config(DistillConfig, layer, {"env": env, "progress": False, **flags}, source=source)
 
 
 def acceptance(env: str, seeds: list[int], logdir: str) -> None:

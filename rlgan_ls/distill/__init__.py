@@ -7,7 +7,8 @@ Python API::
                      teacher=lambda obs: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(int))
 
 ``teacher`` may be a Stable-Baselines3 model, any callable ``obs -> action probabilities or
-actions``, or omitted (the env recipe's cached teacher, trained on first use).
+actions``, or omitted: the env recipe's cached teacher, trained first (announced, minutes) when it is
+missing, unless ``DistillConfig.train_teacher`` is false.
 """
 
 from .config import DistillConfig

@@ -22,7 +22,7 @@ from .. import tags
 from ..envs import TEACHER_ALGOS, action_spec, make_vec, resolve_env
 from ..errors import UsageError
 from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
-from .config import DistillConfig
+from .config import DistillConfig, agent_recipe_name
 from .rollouts import EVAL_SEED_OFFSET
 
 __all__ = ["register"]
@@ -93,8 +93,7 @@ def _teacher(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from .trainer import distill
 
-    # agents/<env>.toml holds tuned defaults for an env (a module:EnvId's recipe is named module-EnvId)
-    layer, source = recipe_layer("agents", args.recipe, (args.env or DistillConfig.env).replace(":", "-"))
+    layer, source = recipe_layer("agents", args.recipe, agent_recipe_name(args.env or DistillConfig.env))
     result = distill(build_config(DistillConfig, layer, flags_layer(args, DistillConfig), source=source))
     m = result.metrics
     print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} "

@@ -14,7 +14,12 @@ from typing import Literal
 from ..errors import UsageError
 from ..smoothing import check_alpha
 
-__all__ = ["DistillConfig"]
+__all__ = ["DistillConfig", "agent_recipe_name"]
+
+
+def agent_recipe_name(env: str) -> str:
+    """The ``agents/`` recipe name of an env: its ``--env`` with ``module:EnvId`` written ``module-EnvId``."""
+    return env.replace(":", "-")
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class DistillConfig:
     teacher_algo: Literal["ppo", "a2c", "dqn"] | None = None
     """Which cached teacher to use (default: the env recipe's algo)."""
     teacher_seed: int = 0
-    """Seed of the cached teacher (trained on first use if missing)."""
+    """Seed of the cached teacher."""
     teacher_steps: int | None = None
     """Training steps of the cached teacher (default: the env recipe's)."""
     train_teacher: bool = True

@@ -124,7 +124,6 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
         loop = _dagger if cfg.method == "dagger" else _bc
         history = loop(cfg, env, resolved.teacher, collector, learner, rng, logger, bar, t0)
         metrics = _final_evaluation(cfg, env, resolved, learner, eval_envs, logger, history, t0)
-        bar.close()
         save_student(run_dir, learner.student, learner.student_spec, config)
         write_json(run_dir / "metrics.json", metrics)
         logger.hparams({"env": cfg.env, "method": cfg.method, "alpha": cfg.alpha, "prior": cfg.prior,
