@@ -23,7 +23,14 @@ from .metrics import (
     kl_divergence,
     kl_uniform,
 )
-from .smoothing import hierarchical_prior, ordinal_prior, smooth_targets, tree_distances, uniform_prior
+from .smoothing import (
+    gaussian_prior,
+    hierarchical_prior,
+    ordinal_prior,
+    smooth_targets,
+    tree_distances,
+    uniform_prior,
+)
 
 __version__ = "0.1.0"
 
@@ -34,6 +41,7 @@ __all__ = [
     "entropy_bonus_cross_entropy",
     "expected_calibration_error",
     "frechet_distance",
+    "gaussian_prior",
     "generator_loss",
     "grad_norm",
     "hierarchical_prior",

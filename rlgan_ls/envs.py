@@ -9,32 +9,34 @@ fails with one line before anything is written.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import gymnasium as gym
 import numpy as np
 
+from .actions import ActionSpec, action_spec
 from .errors import UsageError
 from .recipes import build_config, find_recipe, list_recipes, load_toml
 
 __all__ = [
-    "ActionSpec",
     "EnvProbe",
     "EnvRecipe",
     "TEACHER_ALGOS",
-    "action_spec",
     "check_observation_space",
+    "make_env",
     "make_vec",
     "probe_env",
     "resolve_env",
 ]
 
-TeacherAlgo = Literal["ppo", "a2c", "dqn"]
-TEACHER_ALGOS: tuple[TeacherAlgo, ...] = ("ppo", "a2c", "dqn")
+TeacherAlgo = Literal["ppo", "a2c", "dqn", "sac", "td3", "ddpg"]
+TEACHER_ALGOS: tuple[TeacherAlgo, ...] = ("ppo", "a2c", "dqn", "sac", "td3", "ddpg")
 VectorMode = Literal["sync", "async"]
 
 
@@ -58,11 +60,18 @@ class EnvRecipe:
     requires: str = ""
     """Pip extra the env needs (e.g. ``box2d``), named in the error when it is missing."""
     ppo: dict[str, Any] | None = None
-    """[ppo] table: SB3 PPO keyword arguments plus ``n_envs``, ``steps`` and optional ``net_arch``."""
+    """[ppo] table: SB3 PPO keyword arguments plus ``steps`` (the budget), ``n_envs``, and optionally
+    ``net_arch``, ``policy_kwargs`` and, for off-policy algorithms, ``noise_type``/``noise_std``."""
     a2c: dict[str, Any] | None = None
     """[a2c] table, as [ppo]."""
     dqn: dict[str, Any] | None = None
     """[dqn] table, as [ppo]."""
+    sac: dict[str, Any] | None = None
+    """[sac] table, as [ppo]."""
+    td3: dict[str, Any] | None = None
+    """[td3] table, as [ppo]."""
+    ddpg: dict[str, Any] | None = None
+    """[ddpg] table, as [ppo]."""
 
     def __post_init__(self) -> None:
         if not self.env_id:
@@ -77,8 +86,7 @@ class EnvRecipe:
     @property
     def teachers(self) -> dict[str, dict[str, Any]]:
         """Teacher settings per algorithm, for the tables the recipe has."""
-        tables = {"ppo": self.ppo, "a2c": self.a2c, "dqn": self.dqn}
-        return {a: t for a, t in tables.items() if t is not None}
+        return {a: t for a in TEACHER_ALGOS if (t := getattr(self, a)) is not None}
 
     def teacher_params(self, algo: str) -> dict[str, Any]:
         if algo not in self.teachers:
@@ -127,51 +135,6 @@ def resolve_env(name: str) -> EnvRecipe:
     return recipe
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    """A Discrete or MultiDiscrete action space as per-dimension class counts and offsets."""
-
-    nvec: tuple[int, ...]
-    """Number of choices per action dimension (Discrete is one dimension)."""
-    start: tuple[int, ...]
-    """Gymnasium's ``start`` offset per dimension (action = index + start)."""
-    multi: bool
-    """True for MultiDiscrete (env actions are (N, D) arrays), False for Discrete ((N,))."""
-
-    @property
-    def total(self) -> int:
-        """Width of the concatenated per-dimension logits."""
-        return sum(self.nvec)
-
-    def to_env(self, idx: np.ndarray) -> np.ndarray:
-        """Per-dimension indices (N, D) -> actions the vector env accepts."""
-        act = idx + np.asarray(self.start, dtype=idx.dtype)  # (N, D)
-        return act if self.multi else act[:, 0]
-
-    def from_env(self, act: np.ndarray) -> np.ndarray:
-        """Env actions (N,) or (N, D) -> per-dimension indices (N, D)."""
-        act = np.asarray(act).reshape(len(act), -1)
-        return act - np.asarray(self.start, dtype=act.dtype)
-
-
-def action_spec(space: gym.Space, env_name: str) -> ActionSpec:
-    """The :class:`ActionSpec` of ``space``; :class:`UsageError` for anything else."""
-    nvec: tuple[int, ...]
-    start: tuple[int, ...]
-    if isinstance(space, gym.spaces.Discrete):
-        nvec, start, multi = (int(space.n),), (int(space.start),), False
-    elif isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim == 1:
-        nvec = tuple(int(n) for n in space.nvec)
-        start, multi = tuple(int(s) for s in space.start), True
-    else:
-        raise UsageError(f"--env {env_name}: action space {space} is not supported; distillation with "
-                         f"smoothed action targets needs Discrete or MultiDiscrete (1-D) actions")
-    if min(nvec) < 2:
-        raise UsageError(f"--env {env_name}: action space {space} has a dimension with a single choice; "
-                         f"there is nothing to smooth")
-    return ActionSpec(nvec, start, multi)
-
-
 def check_observation_space(space: gym.Space, env_name: str) -> Literal["vector", "image"]:
     """``vector`` for a Box the MLP flattens, ``image`` for an (H, W, C) or (C, H, W) uint8 Box."""
     if not isinstance(space, gym.spaces.Box):
@@ -182,18 +145,31 @@ def check_observation_space(space: gym.Space, env_name: str) -> Literal["vector"
     return "vector"
 
 
-def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym.vector.VectorEnv:
-    """A vector env of ``recipe`` with same-step autoreset (a done env's returned obs is already the
-    next episode's first obs, so every step yields a state worth labelling)."""
-    vector_kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+@contextlib.contextmanager
+def _building(recipe: EnvRecipe) -> Iterator[None]:
+    """Gymnasium's errors while building ``recipe`` as one-line :class:`UsageError`s."""
     try:
-        return gym.make_vec(recipe.env_id, num_envs=num_envs, vectorization_mode=mode,
-                            vector_kwargs=vector_kwargs, **recipe.make_kwargs)
+        yield
     except gym.error.DependencyNotInstalled as e:
         extra = f" (pip install 'rlgan-ls[{recipe.requires}]')" if recipe.requires else ""
         raise UsageError(f"--env {recipe.name}: missing dependency{extra}: {e}") from None
     except gym.error.Error as e:
         raise UsageError(f"--env {recipe.name}: {e}") from None
+
+
+def make_env(recipe: EnvRecipe) -> gym.Env:
+    """One environment of ``recipe`` (for libraries that build their own vector envs, e.g. SB3)."""
+    with _building(recipe):
+        return gym.make(recipe.env_id, **recipe.make_kwargs)
+
+
+def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym.vector.VectorEnv:
+    """A vector env of ``recipe`` with same-step autoreset (a done env's returned obs is already the
+    next episode's first obs, so every step yields a state worth labelling)."""
+    vector_kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+    with _building(recipe):
+        return gym.make_vec(recipe.env_id, num_envs=num_envs, vectorization_mode=mode,
+                            vector_kwargs=vector_kwargs, **recipe.make_kwargs)
 
 
 @dataclass(frozen=True)
@@ -202,8 +178,10 @@ class EnvProbe:
 
     recipe: EnvRecipe
     """The environment."""
+    action_space: gym.Space
+    """Its own action space (a teacher must act in exactly this one)."""
     spec: ActionSpec
-    """Its Discrete/MultiDiscrete action space."""
+    """The action space as per-dimension choices (a Box in bins)."""
     obs_shape: tuple[int, ...]
     """Shape of one observation."""
     obs_dtype: np.dtype
@@ -214,16 +192,20 @@ class EnvProbe:
     """``(1, *obs_shape)``: the first observation after ``reset(seed=0)``."""
 
 
-def probe_env(recipe: EnvRecipe) -> EnvProbe:
-    """Build ``recipe`` once and read its action and observation spaces; :class:`UsageError` if unsupported."""
+def probe_env(recipe: EnvRecipe, bins: int = 21, action_low: float | None = None,
+              action_high: float | None = None) -> EnvProbe:
+    """Build ``recipe`` once and read its action and observation spaces; :class:`UsageError` if unsupported.
+
+    ``bins``, ``action_low`` and ``action_high`` discretize a Box action space (see :func:`action_spec`).
+    """
     envs = make_vec(recipe, 1)
     try:
         space = envs.single_observation_space
-        spec = action_spec(envs.single_action_space, recipe.name)
+        spec = action_spec(envs.single_action_space, recipe.name, bins, action_low, action_high)
         kind = check_observation_space(space, recipe.name)
         shape = space.shape
         assert shape is not None  # check_observation_space accepts only a Box, which always has a shape
         obs, _ = envs.reset(seed=0)
-        return EnvProbe(recipe, spec, tuple(shape), np.dtype(space.dtype), kind, obs)
+        return EnvProbe(recipe, envs.single_action_space, spec, tuple(shape), np.dtype(space.dtype), kind, obs)
     finally:
         envs.close()

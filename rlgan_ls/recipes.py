@@ -190,16 +190,20 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _arg_type(hint: Any) -> tuple[Any, list[str] | None]:
-    """argparse ``type`` and ``choices`` for a field's type hint (``X | None`` counts as ``X``)."""
+def _arg_type(hint: Any) -> tuple[Any, list[str] | None, str | None]:
+    """argparse ``type``, ``choices`` and ``nargs`` for a field's type hint (``X | None`` counts as ``X``;
+    a tuple or list of X takes one or more values)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
         hint = args[0]
+    if typing.get_origin(hint) in (tuple, list):
+        item, choices, _ = _arg_type(typing.get_args(hint)[0])
+        return item, choices, "+"
     if typing.get_origin(hint) is typing.Literal:
-        return str, [str(c) for c in typing.get_args(hint)]
+        return str, [str(c) for c in typing.get_args(hint)], None
     if hint in (int, float, str, bool):
-        return hint, None
-    return str, None
+        return hint, None, None
+    return str, None, None
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
@@ -215,12 +219,12 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str
             continue
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")
-        typ, choices = _arg_type(hints[f.name])
-        if typ is bool:
+        typ, choices, nargs = _arg_type(hints[f.name])
+        if typ is bool and nargs is None:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
             continue
-        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None,
+        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None, nargs=nargs,
                             metavar=None if choices else f.name.upper(), help=help_text)
 
 

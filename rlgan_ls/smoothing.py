@@ -26,6 +26,7 @@ __all__ = [
     "check_alpha",
     "check_num_classes",
     "check_prior",
+    "gaussian_prior",
     "hierarchical_prior",
     "ordinal_prior",
     "should_validate",
@@ -147,6 +148,20 @@ def ordinal_prior(num_classes: int, decay: float | None = None, dtype: torch.dty
         weights = torch.where(dist > 0, float(decay) ** (dist - 1), torch.zeros_like(dist))
     prior = weights / weights.sum(-1, keepdim=True)
     return prior.to(dtype or torch.get_default_dtype())
+
+
+def gaussian_prior(num_classes: int, width: float = 1.0, dtype: torch.dtype | None = None) -> Tensor:
+    """Row-stochastic ``(K, K)`` prior with mass ``∝ exp(-(j - y)^2 / (2 width^2))``: a Gaussian kernel
+    over ordered classes, centred on the true class (which keeps the largest share).
+
+    Unlike :func:`ordinal_prior` it spreads the mass over a neighbourhood whose size ``width`` (in
+    classes, > 0) sets; for discretised actions, ``width`` bins of the action range.
+    """
+    k = check_num_classes(num_classes)
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not (0.0 < width < math.inf):
+        raise ValueError(f"width must be a positive number of classes, got {width!r}")
+    idx = torch.arange(k, dtype=torch.float64)
+    return hierarchical_prior((idx[:, None] - idx[None, :]) ** 2, 1.0 / (2.0 * float(width) ** 2), dtype)
 
 
 def tree_distances(paths: Sequence[Sequence[str]]) -> Tensor:

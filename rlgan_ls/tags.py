@@ -21,7 +21,9 @@ WALL_S = "time/wall_s"
 
 # ------------------------------------------------------------------------------- distillation
 ENTROPY = "explore/entropy"
-"""The headline: mean entropy (nats) of the student's policy on the states it visited."""
+"""The headline: mean entropy (nats) of the student's policy on the states it visited, mean over action dimensions."""
+ENTROPY_DIM = "explore/entropy_dim/"
+"""Prefix of the per-dimension entropies (several action dimensions only)."""
 LOSS_TOTAL = "loss/total"
 LOSS_CE_TEACHER = "loss/ce_teacher"
 """CE(teacher target, student): the imitation term."""
@@ -32,7 +34,13 @@ LOSS_KL_PRIOR = "loss/kl_prior"
 RETURN_MEAN = "eval/return_mean"
 RETURN_STD = "eval/return_std"
 RETURN_VS_TEACHER = "eval/return_vs_teacher"
+NORMALIZED_RETURN = "eval/normalized_return"
+"""(student - random) / (teacher - random): 1 is the teacher, 0 a uniformly random policy (any sign of return)."""
 TEACHER_RETURN = "teacher/return_mean"
+RANDOM_RETURN = "random/return_mean"
+"""Mean return of a uniformly random policy on the env (measured once, cached with the teachers)."""
+ACTION_ERROR = "distill/action_error"
+"""Box actions: mean |student's greedy action - teacher's action| in the env's units."""
 AGREEMENT = "distill/agreement"
 KL_TEACHER_STUDENT = "distill/kl_teacher_student"
 ECE = "distill/ece"
@@ -76,8 +84,8 @@ CURVES: dict[Kind, tuple[str, ...]] = {
 }
 """Curves plotted per alpha (mean and band over seeds)."""
 TABLE: dict[Kind, tuple[str, ...]] = {
-    "distill": (ENTROPY, RETURN_MEAN, RETURN_STD, RETURN_VS_TEACHER, LOSS_KL_UNIFORM, LOSS_CE_TEACHER, AGREEMENT,
-                KL_TEACHER_STUDENT, ECE),
+    "distill": (ENTROPY, NORMALIZED_RETURN, RETURN_MEAN, RETURN_STD, ACTION_ERROR, LOSS_KL_UNIFORM, LOSS_CE_TEACHER,
+                AGREEMENT, KL_TEACHER_STUDENT, ECE),
     "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Final values tabulated per alpha (from ``metrics.json``)."""
@@ -87,7 +95,7 @@ LAYOUT: dict[Kind, tuple[str, ...]] = {
 }
 """Tags that TensorBoard's custom-scalars layout draws for every run in one chart each."""
 HPARAM_METRICS: dict[Kind, tuple[str, ...]] = {
-    "distill": (RETURN_MEAN, ENTROPY),
+    "distill": (NORMALIZED_RETURN, RETURN_MEAN, ENTROPY),
     "gan": (FD, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
 }
 """Metrics the HParams tab lists beside each run's settings."""

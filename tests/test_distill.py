@@ -14,23 +14,15 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import toy_envs  # noqa: F401 (registers RlganBucket-v0)
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from scripted_teachers import bucket_teacher, lean_teacher, soft_lean_teacher
 
 from rlgan_ls.distill import DistillConfig, distill
 from rlgan_ls.distill.objective import DistillLoss
 from rlgan_ls.smoothing import ordinal_prior
 
 torch.set_num_threads(1)
-
-
-def lean_teacher(obs: np.ndarray) -> np.ndarray:
-    """Push the cart toward the side the pole leans to (angle plus half its angular velocity)."""
-    return (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
-
-
-def soft_lean_teacher(obs: np.ndarray) -> np.ndarray:
-    p_right = 1.0 / (1.0 + np.exp(-20.0 * (obs[:, 2] + 0.5 * obs[:, 3])))
-    return np.stack([1.0 - p_right, p_right], axis=1)
 
 
 def tiny(tmp_path, **kw) -> DistillConfig:
@@ -197,33 +189,8 @@ def test_saved_student_reloads_to_same_return(tmp_path, capsys):
     assert out["return_std"] == pytest.approx(result.metrics["eval/return_std"])
 
 
-class BucketEnv(gym.Env):
-    """Two coordinates in [-1, 1]; action d should name coordinate d's third (0, 1, 2). 16 steps."""
-
-    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gym.spaces.MultiDiscrete([3, 3])
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        self.obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.obs, {}
-
-    def step(self, action):
-        reward = float((np.asarray(action) == np.digitize(self.obs, [-1 / 3, 1 / 3])).sum())
-        self.t += 1
-        self.obs = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.obs, reward, False, self.t >= 16, {}
-
-
-def bucket_teacher(obs: np.ndarray) -> np.ndarray:
-    return np.digitize(obs, [-1 / 3, 1 / 3])  # (N, 2) ints
-
-
 @pytest.mark.parametrize("prior", ["uniform", "ordinal"])
 def test_multidiscrete_student_learns_per_dimension(tmp_path, prior):
-    if "RlganBucket-v0" not in gym.registry:
-        gym.register("RlganBucket-v0", entry_point=BucketEnv)
     cfg = tiny(tmp_path, env="RlganBucket-v0", alpha=0.1, prior=prior, rounds=3, updates_per_round=150, lr=1e-2)
     m = distill(cfg, teacher=bucket_teacher).metrics
     assert m["distill/agreement"] >= 0.9

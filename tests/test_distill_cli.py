@@ -28,7 +28,7 @@ def _error_line(capsys) -> str:
     (["--env", "NoSuchEnv-v0"], "--env NoSuchEnv-v0: unknown environment"),
     (["--env", "CartPole-v2"], "did you mean CartPole-v1"),
     (["--env", "nosuchmodule_xyz:Foo-v0"], "cannot import module 'nosuchmodule_xyz'"),
-    (["--env", "Pendulum-v1"], "action space Box"),
+    (["--env", "Pendulum-v1", "--bins", "1"], "--bins must be >= 2"),
     (["--alpha", "1.0"], "--alpha must be in [0, 1)"),
     (["--alpha", "-0.1"], "--alpha must be in [0, 1)"),
     (["--loss", "entropy-bonus", "--alpha", "0.2"], "--alpha 0"),

@@ -14,8 +14,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from scripted_teachers import lean_teacher
 from stable_baselines3 import PPO
-from test_distill import BucketEnv, lean_teacher, tiny
+from test_distill import tiny
 
 from rlgan_ls.cli import main
 from rlgan_ls.distill import distill
@@ -23,8 +24,8 @@ from rlgan_ls.distill import distill
 
 @pytest.fixture(scope="module")
 def bucket_env_id() -> str:
-    if "RlganBucket-v0" not in gym.registry:
-        gym.register("RlganBucket-v0", entry_point=BucketEnv)
+    import toy_envs  # noqa: F401 (registers it)
+
     return "RlganBucket-v0"
 
 

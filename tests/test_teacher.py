@@ -14,9 +14,11 @@ import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
 
+from rlgan_ls.actions import action_spec
+from rlgan_ls.distill.sb3 import detect_sb3_algo, load_sb3_teacher
 from rlgan_ls.distill.teacher_train import get_teacher, teacher_path
-from rlgan_ls.distill.teachers import CallableTeacher, SB3Teacher, detect_sb3_algo, load_sb3_teacher
-from rlgan_ls.envs import action_spec, resolve_env
+from rlgan_ls.distill.teachers import CallableTeacher, SB3Teacher
+from rlgan_ls.envs import resolve_env
 from rlgan_ls.errors import UsageError
 
 torch.set_num_threads(1)
@@ -82,7 +84,7 @@ def test_saved_zip_loads_to_same_labels_and_algo(tmp_path, capsys):
         path = tmp_path / f"{name}.zip"
         model.save(path)
         assert detect_sb3_algo(path) == name
-        loaded = load_sb3_teacher(path, CARTPOLE)
+        loaded = load_sb3_teacher(path, CARTPOLE, gym.spaces.Discrete(2))
         torch.testing.assert_close(loaded.label(obs).probs, SB3Teacher(model, CARTPOLE).label(obs).probs)
     assert capsys.readouterr().err.count("trust") == 3  # the pickle warning, every time
 
@@ -126,9 +128,11 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     assert calls == ["ppo"] and first == second and second.return_mean == 12.5
 
 
-def test_env_without_teacher_settings_needs_teacher_flag(tmp_path):
-    with pytest.raises(UsageError, match="--teacher PATH"):
-        get_teacher(resolve_env("Pendulum-v1"), None, 0, tmp_path)
+def test_env_without_a_recipe_needs_an_algorithm_and_a_budget(tmp_path):
+    with pytest.raises(UsageError, match="--algo/--teacher-algo.*--teacher PATH"):
+        get_teacher(resolve_env("CartPole-v0"), None, 0, tmp_path)  # an env with no recipe
+    with pytest.raises(UsageError, match="--steps/--teacher-steps.*Stable-Baselines3's defaults"):
+        get_teacher(resolve_env("CartPole-v0"), "ppo", 0, tmp_path)
 
 
 def test_teacher_command_reuses_cache_and_copies(tmp_path, capsys):
@@ -143,6 +147,6 @@ def test_teacher_command_reuses_cache_and_copies(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "cached PPO teacher" in printed and "321.00" in printed
     assert out.read_bytes() == path.read_bytes()
-    assert main(["teacher", "--env", "Pendulum-v1", "--cache-dir", str(tmp_path)]) == 2
+    assert main(["teacher", "--env", "CartPole-v0", "--cache-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--teacher PATH" in err[0]
+    assert len(err) == 1 and "--algo" in err[0]

@@ -12,8 +12,9 @@ missing, unless ``DistillConfig.train_teacher`` is false.
 """
 
 from .config import DistillConfig
+from .sb3 import load_sb3_teacher
 from .students import CNNStudent, MLPStudent, StudentSpec, load_student
-from .teachers import CallableTeacher, Labels, SB3Teacher, Teacher, load_sb3_teacher
+from .teachers import CallableTeacher, Labels, SB3Teacher, Teacher
 from .trainer import DistillResult, distill
 
 __all__ = [

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import tags
-from ..envs import TEACHER_ALGOS, action_spec, make_vec, resolve_env
+from ..actions import action_spec
+from ..envs import TEACHER_ALGOS, make_vec, resolve_env
 from ..errors import UsageError
 from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
 from .config import DistillConfig, agent_recipe_name
@@ -30,11 +31,17 @@ __all__ = ["register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("teacher", help="train (or reuse) a cached Stable-Baselines3 teacher for an env",
-                       description="Train a PPO/A2C/DQN teacher with the env recipe's rl-baselines3-zoo settings "
-                                   "and cache it; later runs reuse it.")
-    t.add_argument("--env", required=True, help="env recipe name or Gymnasium id with a recipe in envs/")
-    t.add_argument("--algo", choices=TEACHER_ALGOS, default=None, help="teacher algorithm (default: the recipe's)")
-    t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's)")
+                       description="Train a Stable-Baselines3 teacher with the env recipe's rl-baselines3-zoo "
+                                   "settings (or, for an env without a recipe, SB3's defaults) and cache it; "
+                                   "later runs reuse it.")
+    t.add_argument("--env", required=True, help="Gymnasium id, module:EnvId or an envs/ recipe name")
+    t.add_argument("--algo", choices=TEACHER_ALGOS, default=None,
+                   help="teacher algorithm (default: the recipe's; required without a recipe)")
+    t.add_argument("--steps", type=int, default=None, help="training steps (default: the recipe's; required "
+                                                           "without a recipe)")
+    t.add_argument("--hyperparams", nargs="+", default=(), metavar="KEY=VALUE",
+                   help="override SB3 settings, e.g. learning_rate=3e-4 n_steps=512 "
+                        "\"policy_kwargs={'net_arch': [64, 64]}\" (values are Python literals)")
     t.add_argument("--seed", type=int, default=0, help="training seed (default: 0)")
     t.add_argument("--out", default=None, help="also copy the teacher .zip here")
     t.add_argument("--cache-dir", default=None, help="teacher cache (default: $RLGAN_LS_CACHE/teachers or "
@@ -71,13 +78,14 @@ def _teacher(args: argparse.Namespace) -> int:
     if args.eval_episodes < 1:
         raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     recipe = resolve_env(args.env)
-    path, algo, params = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir)
+    path, algo, params = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir, args.hyperparams)
     cached = None if args.force else cached_teacher(path, algo, params["steps"])
     if cached is not None:
         print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {cached.return_mean:.2f} ± "
               f"{cached.return_std:.2f}); --force retrains")
     else:
-        info = train_teacher(recipe, algo, args.steps, args.seed, args.cache_dir, args.eval_episodes, args.progress)
+        info = train_teacher(recipe, algo, args.steps, args.seed, args.cache_dir, args.eval_episodes, args.progress,
+                             args.hyperparams)
         print(f"trained {algo.upper()} teacher for {recipe.env_id}: {info.path} "
               f"(return {info.return_mean:.2f} ± {info.return_std:.2f} over {info.episodes} episodes)")
     if args.out:
@@ -96,8 +104,8 @@ def _distill(args: argparse.Namespace) -> int:
     layer, source = recipe_layer("agents", args.recipe, agent_recipe_name(args.env or DistillConfig.env))
     result = distill(build_config(DistillConfig, layer, flags_layer(args, DistillConfig), source=source))
     m = result.metrics
-    print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} "
-          f"({m[tags.RETURN_VS_TEACHER]:.3f} of teacher), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
+    print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} (normalized "
+          f"{m[tags.NORMALIZED_RETURN]:.3f}: teacher 1, random 0), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
           f"agreement {m[tags.AGREEMENT]:.4f}, wall {m[tags.WALL_S]:.2f} s")
     return 0
 
@@ -121,7 +129,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     recipe = resolve_env(config["env"])
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))
-    aspec = action_spec(envs.single_action_space, recipe.name)
+    aspec = action_spec(envs.single_action_space, recipe.name, int(config.get("bins", DistillConfig.bins)),
+                        config.get("action_low"), config.get("action_high"))
     seed = args.seed if args.seed is not None else eval_seed(int(config.get("seed", 0)))
     try:
         ev = evaluate(envs, student_actor(student, spec.nvec, aspec.to_env, "cpu"), args.episodes, seed)

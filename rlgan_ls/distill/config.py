@@ -32,8 +32,17 @@ class DistillConfig:
     """``bc``: train on teacher rollouts; ``dagger``: the student acts, the teacher labels, data aggregates."""
     alpha: float = 0.1
     """Label-smoothing strength in [0, 1) for the teacher's action targets."""
-    prior: Literal["uniform", "ordinal"] = "uniform"
-    """Where the smoothing mass goes: uniform over actions, or to neighbouring (ordered) actions."""
+    prior: Literal["uniform", "ordinal", "gaussian"] = "uniform"
+    """Where the smoothing mass goes: uniform over actions, to the adjacent (ordered) actions, or a Gaussian
+    kernel over them (--prior-width)."""
+    prior_width: float = 1.0
+    """Width (standard deviation, in actions or bins) of --prior gaussian."""
+    bins: int = 21
+    """Box actions: bins per action dimension (the student picks one; it stands for the bin's centre)."""
+    action_low: float | None = None
+    """Box actions: lower bound of every dimension's bins (default: the space's own; needed if unbounded)."""
+    action_high: float | None = None
+    """Box actions: upper bound of every dimension's bins (default: the space's own)."""
     target: Literal["hard", "soft"] = "hard"
     """Teacher target: its greedy action (hard) or its action distribution tempered by tau (soft)."""
     tau: float = 1.0
@@ -46,12 +55,14 @@ class DistillConfig:
     """Seed for the student's initialisation, action sampling and the environments."""
     teacher: str | None = None
     """Path to a trusted SB3 .zip teacher (a pickle!); default: the cached teacher for the env recipe."""
-    teacher_algo: Literal["ppo", "a2c", "dqn"] | None = None
-    """Which cached teacher to use (default: the env recipe's algo)."""
+    teacher_algo: Literal["ppo", "a2c", "dqn", "sac", "td3", "ddpg"] | None = None
+    """Which cached teacher to use (default: the env recipe's algo; required for an env without a recipe)."""
     teacher_seed: int = 0
     """Seed of the cached teacher."""
     teacher_steps: int | None = None
     """Training steps of the cached teacher (default: the env recipe's)."""
+    teacher_hyperparams: tuple[str, ...] = ()
+    """key=value overrides of the cached teacher's SB3 settings, as given to 'rlgan-ls teacher --hyperparams'."""
     train_teacher: bool = True
     """Train the cached teacher when it is missing (announced; minutes). --no-train-teacher: stop instead."""
     cache_dir: str | None = None
@@ -114,6 +125,10 @@ class DistillConfig:
             raise UsageError(f"--beta-p must be in (0, 1), got {self.beta_p}")
         if not (self.lr > 0.0) or math.isinf(self.lr):
             raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        if not (self.prior_width > 0.0) or math.isinf(self.prior_width):
+            raise UsageError(f"--prior-width must be a positive number of actions, got {self.prior_width}")
+        if self.bins < 2:
+            raise UsageError(f"--bins must be >= 2, got {self.bins}")
         for name in ("n_envs", "rounds", "steps_per_round", "updates_per_round", "batch_size", "width",
                      "depth", "channels", "beta_rounds", "eval_episodes", "eval_envs", "threads"):
             if getattr(self, name) < 1:

@@ -3,7 +3,9 @@
 For each action dimension d the student's block of logits ``(N, K_d)`` is trained against the
 teacher's target for that dimension (its greedy action, or its tempered distribution) with the
 shared loss core; the per-dimension losses are summed (the factorised policy's log-likelihood is
-the sum of per-dimension log-likelihoods). MultiDiscrete is therefore smoothed per dimension.
+the sum of per-dimension log-likelihoods). MultiDiscrete and binned Box actions are therefore
+smoothed per dimension: uniformly, towards the adjacent choices (``ordinal``) or with a Gaussian
+kernel over the ordered choices (``gaussian``, width in choices).
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from torch import Tensor
 from .. import tags
 from ..losses import entropy_bonus_cross_entropy, smoothed_cross_entropy
 from ..metrics import entropy, expected_calibration_error, kl_divergence, kl_uniform
-from ..smoothing import ordinal_prior
+from ..smoothing import gaussian_prior, ordinal_prior
 from .students import split_logits
 
-__all__ = ["DistillLoss", "agreement_metrics"]
+__all__ = ["DistillLoss", "Prior", "agreement_metrics"]
+
+Prior = Literal["uniform", "ordinal", "gaussian"]
+
+
+def _prior(kind: Prior, k: int, width: float) -> Tensor | None:
+    """The ``(K, K)`` prior of one action dimension (None: uniform, which the loss core fuses)."""
+    if kind == "ordinal":
+        return ordinal_prior(k)
+    if kind == "gaussian":
+        return gaussian_prior(k, width)
+    return None
 
 
 class DistillLoss:
@@ -28,18 +41,19 @@ class DistillLoss:
     Args:
         nvec: choices per action dimension.
         alpha: smoothing strength in [0, 1).
-        prior: ``uniform`` or ``ordinal`` (mass to neighbouring actions, for ordered action sets).
+        prior: ``uniform``, ``ordinal`` (mass to the adjacent actions) or ``gaussian`` (a kernel of
+            ``prior_width`` actions), the last two for ordered action sets such as Box bins.
         target: ``hard`` uses the teacher's greedy actions, ``soft`` its distribution.
         loss: ``smoothed`` (label smoothing) or ``entropy-bonus`` (CE - beta * H, the baseline).
         entropy_beta: beta of the entropy bonus.
+        prior_width: width of the ``gaussian`` prior, in actions.
     """
 
-    def __init__(self, nvec: tuple[int, ...], alpha: float, prior: Literal["uniform", "ordinal"] = "uniform",
+    def __init__(self, nvec: tuple[int, ...], alpha: float, prior: Prior = "uniform",
                  target: Literal["hard", "soft"] = "hard", loss: Literal["smoothed", "entropy-bonus"] = "smoothed",
-                 entropy_beta: float = 0.0, device: str | torch.device = "cpu") -> None:
+                 entropy_beta: float = 0.0, device: str | torch.device = "cpu", prior_width: float = 1.0) -> None:
         self.nvec, self.alpha, self.target, self.loss, self.entropy_beta = nvec, alpha, target, loss, entropy_beta
-        self.priors: list[Tensor | None] = [
-            ordinal_prior(k).to(device) if prior == "ordinal" else None for k in nvec]
+        self.priors = [None if (p := _prior(prior, k, prior_width)) is None else p.to(device) for k in nvec]
 
     def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         # logits: (N, sum K); actions: (N, D) long; probs: (N, sum K) or None
@@ -67,8 +81,8 @@ class DistillLoss:
 
 
 @torch.no_grad()
-def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None,
-                      nvec: tuple[int, ...]) -> dict[str, Tensor]:
+def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None, nvec: tuple[int, ...],
+                      centres: Tensor | None = None, teacher_actions: Tensor | None = None) -> dict[str, Tensor]:
     """Student vs teacher on the same states, as device tensors (no host sync).
 
     - ``distill/agreement``: fraction of (state, dimension) pairs where the argmaxes agree.
@@ -76,10 +90,15 @@ def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None,
       the teacher's distribution is its one-hot action when it gives no probabilities.
     - ``distill/ece``: calibration of the student's confidence against the teacher's action,
       averaged over dimensions.
-    - ``explore/entropy``: mean entropy (nats) of the student's factorised policy.
+    - ``explore/entropy``: entropy (nats) of the student's policy, mean over states and action
+      dimensions; with several dimensions also ``explore/entropy_dim/<d>`` for each.
+    - ``distill/action_error`` (Box actions: ``centres`` ``(D, B)`` and the teacher's continuous
+      ``teacher_actions`` ``(N, D)`` given): mean |student's greedy action - teacher's action| in the
+      env's units, over states and dimensions.
     """
     prob_blocks = split_logits(probs, nvec) if probs is not None else (None,) * len(nvec)
-    agree = kl = ece = ent = torch.zeros((), device=logits.device)
+    agree = kl = ece = err = torch.zeros((), device=logits.device)
+    per_dim: dict[str, Tensor] = {}
     for d, block in enumerate(split_logits(logits, nvec)):
         teacher = prob_blocks[d]
         if teacher is None:
@@ -87,6 +106,14 @@ def agreement_metrics(logits: Tensor, actions: Tensor, probs: Tensor | None,
         agree = agree + (block.argmax(-1) == actions[:, d]).float().mean()
         kl = kl + kl_divergence(teacher, block).mean()
         ece = ece + expected_calibration_error(block, actions[:, d])
-        ent = ent + entropy(block).mean()
+        per_dim[f"{tags.ENTROPY_DIM}{d}"] = entropy(block).mean()
+        if centres is not None and teacher_actions is not None:
+            err = err + (centres[d][block.argmax(-1)] - teacher_actions[:, d]).abs().mean()
     dims = len(nvec)
-    return {tags.AGREEMENT: agree / dims, tags.KL_TEACHER_STUDENT: kl, tags.ECE: ece / dims, tags.ENTROPY: ent}
+    out = {tags.AGREEMENT: agree / dims, tags.KL_TEACHER_STUDENT: kl, tags.ECE: ece / dims,
+           tags.ENTROPY: torch.stack(list(per_dim.values())).mean()}
+    if dims > 1:
+        out.update(per_dim)
+    if centres is not None and teacher_actions is not None:
+        out[tags.ACTION_ERROR] = err / dims
+    return out

@@ -17,9 +17,10 @@ from torch import nn
 from ..envs import EnvProbe
 from ..errors import UsageError
 from .config import DistillConfig
+from .sb3 import load_sb3_teacher
 from .students import StudentSpec, build_student
 from .teacher_train import get_teacher
-from .teachers import SB3Teacher, Teacher, as_teacher, load_sb3_teacher
+from .teachers import SB3Teacher, Teacher, as_teacher
 
 __all__ = ["ResolvedTeacher", "make_student", "resolve_teacher", "seed_everything"]
 
@@ -46,15 +47,16 @@ def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> R
     The cached teacher is trained first when missing and ``cfg.train_teacher`` is true (minutes).
     """
     if teacher is not None:
-        t = as_teacher(teacher, env.spec)
+        t = as_teacher(teacher, env.spec, env.action_space)
         resolved = ResolvedTeacher(t, "python", t.kind if isinstance(t, SB3Teacher) else None, None, None)
     elif cfg.teacher is not None:
-        t = load_sb3_teacher(cfg.teacher, env.spec, device="cpu")
+        t = load_sb3_teacher(cfg.teacher, env.spec, env.action_space, device="cpu")
         resolved = ResolvedTeacher(t, str(cfg.teacher), t.kind, None, None)
     else:
         info = get_teacher(env.recipe, cfg.teacher_algo, cfg.teacher_seed, cfg.cache_dir, steps=cfg.teacher_steps,
-                           train_if_missing=cfg.train_teacher, progress=cfg.progress)
-        t = load_sb3_teacher(info.path, env.spec, warn=False)
+                           train_if_missing=cfg.train_teacher, progress=cfg.progress,
+                           hyperparams=cfg.teacher_hyperparams)
+        t = load_sb3_teacher(info.path, env.spec, env.action_space, warn=False)
         resolved = ResolvedTeacher(t, str(info.path), info.algo, info.steps, info.return_mean)
     _check_teacher(resolved, cfg, env)
     return resolved
@@ -66,11 +68,11 @@ def _check_teacher(resolved: ResolvedTeacher, cfg: DistillConfig, env: EnvProbe)
     if isinstance(t, SB3Teacher) and tuple(t.model.observation_space.shape) != env.obs_shape:
         raise UsageError(f"--teacher {resolved.source}: it takes observations of shape "
                          f"{t.model.observation_space.shape} but {cfg.env} gives {env.obs_shape}")
-    if cfg.target == "soft" and not isinstance(t, SB3Teacher):
+    if cfg.target == "soft":
         t.label(env.first_obs)  # one label tells whether a callable gives probabilities
         if not t.soft:
-            raise UsageError("--target soft needs a teacher that returns action probabilities; this one "
-                             "returns actions (use --target hard)")
+            raise UsageError(f"--target soft needs a teacher with an action distribution; this {t.kind} teacher "
+                             f"gives actions only (use --target hard)")
 
 
 def make_student(cfg: DistillConfig, env: EnvProbe) -> tuple[nn.Module, StudentSpec]:

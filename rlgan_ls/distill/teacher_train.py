@@ -1,9 +1,11 @@
-"""Training Stable-Baselines3 teachers with an env recipe's tuned settings, and caching them.
+"""Training Stable-Baselines3 teachers and caching them, with the random policy's return beside them.
 
 The cache (``$RLGAN_LS_CACHE/teachers`` or ``~/.cache/rlgan-ls/teachers``) holds one
 ``<env>-<algo>-s<seed>-<hash>.zip`` per teacher plus a ``.json`` sidecar with its settings and its
-evaluated return. The hash covers the env id, algorithm, seed and every hyperparameter, so editing
-a recipe trains a new teacher instead of silently reusing a stale one.
+evaluated return. The hash covers the env id, algorithm, seed and every setting, so editing a recipe
+or passing other ``--hyperparams`` trains a new teacher instead of silently reusing a stale one.
+``random-<env>-<hash>.json`` holds a uniformly random policy's return on the env, measured once: the
+zero of ``eval/normalized_return``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +23,17 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..envs import EnvRecipe, make_vec, probe_env
+from ..envs import EnvRecipe, make_vec
 from ..errors import UsageError
 from ..runs import cache_root, read_json, sanitize, write_json
 from .rollouts import eval_seed, evaluate
-from .teachers import SB3Teacher, load_sb3_teacher, sb3_class
+from .sb3 import build_model, teacher_settings
 
-__all__ = ["TeacherInfo", "cache_dir", "cached_teacher", "get_teacher", "teacher_path", "train_teacher"]
+__all__ = ["RANDOM_EPISODES", "TeacherInfo", "cache_dir", "cached_teacher", "get_teacher", "random_return",
+           "teacher_path", "train_teacher"]
+
+RANDOM_EPISODES = 100
+"""Episodes behind the random policy's cached return."""
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -41,7 +48,7 @@ class TeacherInfo:
     path: Path
     """The SB3 .zip."""
     algo: str
-    """ppo, a2c or dqn."""
+    """ppo, a2c, dqn, sac, td3 or ddpg."""
     return_mean: float
     """Mean return of the greedy teacher over ``episodes`` evaluation episodes."""
     return_std: float
@@ -52,63 +59,32 @@ class TeacherInfo:
     """Training steps it was trained for."""
 
 
-def _resolve_algo(recipe: EnvRecipe, algo: str | None) -> str:
-    if not recipe.teachers:
-        raise UsageError(f"--env {recipe.name}: no env recipe with teacher settings; pass --teacher PATH to a "
-                         f"trusted SB3 .zip or add envs/{sanitize(recipe.name)}.toml")
-    return algo or recipe.algo or sorted(recipe.teachers)[0]
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
 def teacher_path(recipe: EnvRecipe, algo: str | None, seed: int, steps: int | None = None,
-                 root: str | os.PathLike | None = None) -> tuple[Path, str, dict[str, Any]]:
-    """Cache path, algorithm and resolved hyperparameters of the teacher for these settings."""
-    algo = _resolve_algo(recipe, algo)
-    params = recipe.teacher_params(algo)
-    if steps is not None:
-        if steps < 1:
-            raise UsageError(f"--steps must be >= 1, got {steps}")
-        params["steps"] = steps
-    key = json.dumps({"env": recipe.env_id, "kw": recipe.make_kwargs, "algo": algo, "seed": seed, "p": params},
-                     sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+                 root: str | os.PathLike | None = None,
+                 hyperparams: Sequence[str] = ()) -> tuple[Path, str, dict[str, Any]]:
+    """Cache path, algorithm and resolved settings of the teacher for these arguments."""
+    algo, params, _ = teacher_settings(recipe, algo, steps, hyperparams)
+    digest = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "algo": algo, "seed": seed, "p": params})
     return cache_dir(root) / f"{sanitize(recipe.env_id)}-{algo}-s{seed}-{digest}.zip", algo, params
 
 
-def _schedule(value: Any) -> Any:
-    """The zoo's ``lin_X`` strings -> a schedule decaying linearly from X to 0."""
-    if isinstance(value, str) and value.startswith("lin_"):
-        start = float(value[4:])
-        return lambda progress_remaining: progress_remaining * start
-    return value
-
-
-def _build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int) -> Any:
-    import gymnasium as gym
-    from stable_baselines3.common.env_util import make_vec_env
-
-    kw = dict(params)
-    n_envs, net_arch = kw.pop("n_envs", 1), kw.pop("net_arch", None)
-    kw.pop("steps")
-    kw = {k: _schedule(v) for k, v in kw.items()}
-    policy_kwargs = {"net_arch": list(net_arch)} if net_arch else None
-    venv = make_vec_env(lambda: gym.make(recipe.env_id, **recipe.make_kwargs), n_envs=n_envs, seed=seed)
-    try:
-        return sb3_class(algo)("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs, device="cpu", verbose=0, **kw)
-    except TypeError as e:
-        raise UsageError(f"env recipe for {recipe.name}: bad [{algo}] setting ({e})") from None
-
-
 def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None = None, seed: int = 0,
-                  root: str | os.PathLike | None = None, eval_episodes: int = 20, progress: bool = True) -> TeacherInfo:
-    """Train a teacher with the recipe's settings, evaluate it, and store both in the cache."""
-    path, algo, params = teacher_path(recipe, algo, seed, steps, root)
-    spec = probe_env(recipe).spec  # builds the env once: fails fast (missing box2d etc.) before anything trains
+                  root: str | os.PathLike | None = None, eval_episodes: int = 20, progress: bool = True,
+                  hyperparams: Sequence[str] = ()) -> TeacherInfo:
+    """Train a teacher (announced in one line on stderr), evaluate it, and store both in the cache."""
+    path, algo, params = teacher_path(recipe, algo, seed, steps, root, hyperparams)
+    _, _, source = teacher_settings(recipe, algo, steps, hyperparams)
     import torch
 
     torch.set_num_threads(1)  # SB3's small MLPs train fastest on one thread
-    model = _build_model(recipe, algo, params, seed)
-    print(f"training a {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps with the settings of "
-          f"envs/{recipe.name}.toml; it is cached in {path.parent} for later runs", file=sys.stderr)
+    model = build_model(recipe, algo, params, seed, source)  # builds the envs: fails fast on a missing extra
+    print(f"training a {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps with {source}"
+          f"{' and --hyperparams ' + ' '.join(hyperparams) if hyperparams else ''}; cached in {path.parent}",
+          file=sys.stderr)
     t0 = time.perf_counter()
     with tqdm(total=params["steps"], desc=f"{algo} teacher {recipe.env_id}", unit="step", disable=not progress,
               leave=False) as bar:
@@ -118,12 +94,12 @@ def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None 
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")  # parallel sweep cells may race here
     model.save(tmp)
     os.replace(tmp, path)
-    teacher = load_sb3_teacher(path, spec, warn=False)
-    returns = _evaluate_teacher(teacher, recipe, eval_episodes, seed=eval_seed(seed))
+    returns = _returns(recipe, lambda obs: model.predict(obs, deterministic=True)[0], eval_episodes, eval_seed(seed))
     info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes, params["steps"])
     write_json(path.with_suffix(".json"), {"env_id": recipe.env_id, "algo": algo, "seed": seed, "params": params,
-                                           "train_seconds": seconds, "return_mean": info.return_mean,
-                                           "return_std": info.return_std, "episodes": eval_episodes})
+                                           "settings": source, "train_seconds": seconds,
+                                           "return_mean": info.return_mean, "return_std": info.return_std,
+                                           "episodes": eval_episodes})
     return info
 
 
@@ -139,12 +115,30 @@ def _progress_callback(bar: tqdm) -> Any:
     return _Progress()
 
 
-def _evaluate_teacher(teacher: SB3Teacher, recipe: EnvRecipe, episodes: int, seed: int) -> np.ndarray:
+def _returns(recipe: EnvRecipe, act: Callable[[np.ndarray], np.ndarray], episodes: int, seed: int) -> np.ndarray:
     envs = make_vec(recipe, min(episodes, 10))
     try:
-        return evaluate(envs, teacher.act, episodes, seed).returns
+        return evaluate(envs, act, episodes, seed).returns
     finally:
         envs.close()
+
+
+def random_return(recipe: EnvRecipe, root: str | os.PathLike | None = None, episodes: int = RANDOM_EPISODES) -> float:
+    """Mean return of a uniformly random policy on ``recipe`` over ``episodes`` (measured once, cached)."""
+    seed = eval_seed(0)
+    key = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "n": episodes, "seed": seed})
+    path = cache_dir(root) / f"random-{sanitize(recipe.env_id)}-{key}.json"
+    if path.is_file():
+        return float(read_json(path)["return_mean"])
+    envs = make_vec(recipe, min(episodes, 10))
+    try:
+        envs.action_space.seed(seed)
+        returns = evaluate(envs, lambda obs: envs.action_space.sample(), episodes, seed).returns
+    finally:
+        envs.close()
+    write_json(path, {"env_id": recipe.env_id, "policy": "uniform random", "episodes": episodes, "seed": seed,
+                      "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns))})
+    return float(np.mean(returns))
 
 
 def cached_teacher(path: Path, algo: str, steps: int) -> TeacherInfo | None:
@@ -164,13 +158,14 @@ def cached_teacher(path: Path, algo: str, steps: int) -> TeacherInfo | None:
 
 
 def get_teacher(recipe: EnvRecipe, algo: str | None = None, seed: int = 0, root: str | os.PathLike | None = None,
-                steps: int | None = None, train_if_missing: bool = True, progress: bool = True) -> TeacherInfo:
+                steps: int | None = None, train_if_missing: bool = True, progress: bool = True,
+                hyperparams: Sequence[str] = ()) -> TeacherInfo:
     """The cached teacher for these settings, trained first if it is not there yet."""
-    path, algo, params = teacher_path(recipe, algo, seed, steps, root)
+    path, algo, params = teacher_path(recipe, algo, seed, steps, root, hyperparams)
     cached = cached_teacher(path, algo, params["steps"])
     if cached is not None:
         return cached
     if not train_if_missing:
         raise UsageError(f"--no-train-teacher: no cached {algo} teacher for {recipe.name} at {path}; run "
                          f"'rlgan-ls teacher --env {recipe.name} --algo {algo}' first, or pass --teacher PATH")
-    return train_teacher(recipe, algo, steps, seed, root, progress=progress)
+    return train_teacher(recipe, algo, steps, seed, root, progress=progress, hyperparams=hyperparams)

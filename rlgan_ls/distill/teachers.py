@@ -1,41 +1,36 @@
 """Teachers: anything that labels a batch of observations with actions and, if it can, a distribution.
 
-- :class:`SB3Teacher` wraps a Stable-Baselines3 PPO/A2C (policy probabilities) or DQN (softmax(Q/tau)).
-- :class:`CallableTeacher` wraps any Python callable ``obs (N, *obs_shape) -> probabilities (N, sum K)
-  or actions (N,) / (N, D)``: integer outputs are actions (hard targets only), float outputs are
-  per-dimension probabilities.
+- :class:`SB3Teacher` wraps a Stable-Baselines3 model. Discrete actions: PPO/A2C policy probabilities,
+  DQN softmax(Q/tau). Box actions: the bin of its deterministic action, and the mass of each bin under
+  its Gaussian (PPO/A2C) or tanh-squashed Gaussian (SAC) policy; TD3 and DDPG are deterministic, so
+  they give hard targets only.
+- :class:`CallableTeacher` wraps any Python callable ``obs (N, *obs_shape) -> ...``. For Discrete and
+  MultiDiscrete spaces integer outputs are actions (hard targets only) and float outputs per-dimension
+  probabilities ``(N, sum K)``; for a Box, float ``(N, *shape)`` outputs are continuous actions, and
+  ``(N, sum K)`` outputs bin probabilities.
 
 A label batch holds the greedy actions ``(N, D)`` and, for soft teachers, the tempered distribution
-``(N, sum K)`` (concatenated per-dimension blocks, as the students' logits are).
+``(N, sum K)`` (concatenated per-dimension blocks, as the students' logits are); for a Box, also the
+teacher's own continuous actions.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..envs import ActionSpec
+from ..actions import ActionSpec
 from ..errors import UsageError
+from .continuous import gaussian_bin_probs, squashed_gaussian_bin_probs
 
-if TYPE_CHECKING:
-    from stable_baselines3.common.base_class import BaseAlgorithm
-
-__all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "detect_sb3_algo", "load_sb3_teacher",
-           "sb3_class"]
-
-PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
-                  "code; load only teacher files you trust")
+__all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "executed_actions"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +41,8 @@ class Labels:
     """(N, D) long: greedy action index per dimension."""
     probs: Tensor | None
     """(N, sum K) float: per-dimension distributions (tempered), or None for an action-only teacher."""
+    env_actions: Tensor | None = None
+    """(N, D) float: a Box teacher's own continuous actions (flattened), for ``distill/action_error``."""
 
 
 def _temper(blocks_logp: list[Tensor], tau: float) -> Tensor:
@@ -67,8 +64,9 @@ class Teacher(ABC):
         """Greedy actions ``(N, D)`` and, for soft teachers, tempered probabilities ``(N, sum K)``."""
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy env actions for a batch of observations (for evaluating the teacher itself)."""
-        return self.spec.to_env(self.label(obs).actions.numpy())
+        """Greedy env actions for a batch of observations (for evaluating the teacher itself); a Box
+        teacher acts with its own continuous actions, not their bins."""
+        return executed_actions(self.label(obs), self.spec)
 
 
 class CallableTeacher(Teacher):
@@ -86,6 +84,8 @@ class CallableTeacher(Teacher):
     def label(self, obs: np.ndarray, tau: float = 1.0) -> Labels:
         out = torch.as_tensor(np.asarray(self.fn(obs)))
         n = obs.shape[0]
+        if self.spec.box is not None and out.shape != (n, self.spec.total):
+            return self._continuous(out, n)
         if torch.is_floating_point(out):
             if out.shape != (n, self.spec.total):
                 raise ValueError(f"teacher returned float array of shape {tuple(out.shape)}; probabilities must "
@@ -96,25 +96,47 @@ class CallableTeacher(Teacher):
             self._soft = True
             actions = torch.stack([b.argmax(-1) for b in blocks], dim=-1)  # (N, D)
             probs = _temper([b.clamp_min(1e-12).log() for b in blocks], tau) if tau != 1.0 else out.float()
-            return Labels(actions, probs)
+            return Labels(actions, probs, _bin_centres(self.spec, actions))
         self._soft = False
         idx = self.spec.from_env(out.numpy().astype(np.int64))  # (N, D)
         if idx.shape != (n, len(self.spec.nvec)) or (idx < 0).any() or (idx >= np.asarray(self.spec.nvec)).any():
             raise ValueError(f"teacher returned actions of shape {tuple(out.shape)} or outside the action space")
         return Labels(torch.from_numpy(idx), None)
 
+    def _continuous(self, out: Tensor, n: int) -> Labels:
+        """Continuous actions ``(N, *shape)`` from a callable teacher of a Box env."""
+        assert self.spec.box is not None
+        if not torch.is_floating_point(out) or out.numel() != n * len(self.spec.nvec):
+            raise ValueError(f"teacher returned {out.dtype} array of shape {tuple(out.shape)}; for this Box action "
+                             f"space return float actions (N, *{self.spec.box.shape}) or bin probabilities "
+                             f"(N, {self.spec.total})")
+        self._soft = False
+        actions = out.reshape(n, -1).float()  # (N, D)
+        return Labels(torch.from_numpy(self.spec.from_env(actions.numpy())), None, actions)
+
+
+def executed_actions(labels: Labels, spec: ActionSpec) -> np.ndarray:
+    """The env actions a teacher's labels stand for: its own continuous actions for a Box, else its choices."""
+    if labels.env_actions is not None and spec.box is not None:
+        return labels.env_actions.numpy().reshape(len(labels.actions), *spec.box.shape)
+    return spec.to_env(labels.actions.numpy())
+
+
+def _bin_centres(spec: ActionSpec, idx: Tensor) -> Tensor | None:
+    """The actions ``(N, D)`` that bins ``idx`` stand for (None for discrete spaces)."""
+    if spec.box is None:
+        return None
+    return torch.from_numpy(spec.box.to_actions(idx.numpy()).reshape(len(idx), -1))
+
 
 class SB3Teacher(Teacher):
-    """A Stable-Baselines3 model as a teacher. PPO/A2C: policy probabilities; DQN: softmax(Q / tau)."""
-
-    soft = True
+    """A Stable-Baselines3 model as a teacher (see the module docstring for what each kind gives)."""
 
     def __init__(self, model: Any, spec: ActionSpec) -> None:
         super().__init__(spec)
-        from stable_baselines3 import DQN
-
         self.model = model
-        self.kind = "dqn" if isinstance(model, DQN) else type(model).__name__.lower()
+        self.kind = type(model).__name__.lower()  # ppo, a2c, dqn, sac, td3, ddpg
+        self.soft = not (spec.box is not None and self.kind in ("td3", "ddpg"))  # deterministic actors
         model.policy.set_training_mode(False)
 
     @torch.no_grad()
@@ -128,72 +150,55 @@ class SB3Teacher(Teacher):
         return [c.logits.float().cpu() for c in cats]  # normalised log-probs, (N, K_d) each
 
     def label(self, obs: np.ndarray, tau: float = 1.0) -> Labels:
+        if self.spec.box is not None:
+            return self._label_box(obs, tau)
         scores = self._log_scores(obs)
         actions = torch.stack([s.argmax(-1) for s in scores], dim=-1)  # (N, D)
         return Labels(actions, _temper(scores, tau))
 
+    @torch.no_grad()
+    def _label_box(self, obs: np.ndarray, tau: float) -> Labels:
+        """The bin of the deterministic action, and (unless deterministic) each bin's mass."""
+        box = self.spec.box
+        assert box is not None
+        actions, _ = self.model.predict(obs, deterministic=True)  # (N, *shape), in the env's units
+        env_actions = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(obs), -1))  # (N, D)
+        bins = torch.from_numpy(box.to_bins(env_actions.numpy()))  # (N, D)
+        if not self.soft:
+            return Labels(bins, None, env_actions)
+        mean, std = self._gaussian(obs)  # (N, D) each: the policy's Gaussian before any squashing
+        edges = torch.from_numpy(box.edges())  # (D, B + 1)
+        if self.model.policy.squash_output:
+            space = self.model.action_space
+            low, high = (torch.as_tensor(b, dtype=torch.float64).reshape(-1) for b in (space.low, space.high))
+            probs = squashed_gaussian_bin_probs(mean, std, edges, low, high)  # (N, D, B)
+        else:
+            probs = gaussian_bin_probs(mean, std, edges)
+        blocks = list(probs.clamp_min(1e-12).log().unbind(1))  # D tensors (N, B)
+        return Labels(bins, _temper(blocks, tau), env_actions)
 
-def as_teacher(obj: Any, spec: ActionSpec) -> Teacher:
-    """A :class:`Teacher` from a teacher, an SB3 model or a callable."""
+    def _gaussian(self, obs: np.ndarray) -> tuple[Tensor, Tensor]:
+        obs_t, _ = self.model.policy.obs_to_tensor(obs)
+        if self.kind == "sac":
+            actor = self.model.actor
+            mean, log_std, extra = actor.get_action_dist_params(obs_t)
+            normal = actor.action_dist.proba_distribution(mean, log_std, **extra).distribution
+        else:
+            normal = self.model.policy.get_distribution(obs_t).distribution
+        return normal.mean.reshape(len(obs), -1).cpu(), normal.stddev.reshape(len(obs), -1).cpu()
+
+
+def as_teacher(obj: Any, spec: ActionSpec, action_space: gym.Space | None = None) -> Teacher:
+    """A :class:`Teacher` from a teacher, an SB3 model or a callable; an SB3 model must act in
+    ``action_space`` (the env's) when it is given."""
     if isinstance(obj, Teacher):
         return obj
     if hasattr(obj, "policy") and hasattr(obj, "predict"):
+        if action_space is not None and obj.action_space != action_space:
+            raise UsageError(f"teacher: its action space {obj.action_space} does not match the env's {action_space}")
         return SB3Teacher(obj, spec)
     if callable(obj):
         return CallableTeacher(obj, spec)
     raise TypeError(f"cannot use a {type(obj).__name__} as a teacher; pass an SB3 model or a callable")
 
 
-def sb3_class(algo: str) -> type[BaseAlgorithm]:
-    """The Stable-Baselines3 class of a teacher algorithm name (``ppo``, ``a2c``, ``dqn``)."""
-    from stable_baselines3 import A2C, DQN, PPO
-
-    classes: dict[str, type[BaseAlgorithm]] = {"ppo": PPO, "a2c": A2C, "dqn": DQN}
-    return classes[algo]
-
-
-def detect_sb3_algo(path: str | os.PathLike) -> str:
-    """``ppo``, ``a2c`` or ``dqn`` from the JSON ``data`` member of an SB3 zip (no unpickling)."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            data = json.loads(z.read("data"))
-        module = data["policy_class"]["__module__"]
-    except FileNotFoundError:
-        raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'") from None
-    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
-        raise UsageError(f"--teacher {path}: not a Stable-Baselines3 .zip or corrupt ({type(e).__name__})") from None
-    if ".dqn." in module:
-        return "dqn"
-    if "clip_range" in data:
-        return "ppo"
-    if "normalize_advantage" in data or ".a2c." in module or "common.policies" in module:
-        return "a2c"
-    raise UsageError(f"--teacher {path}: unsupported SB3 policy {module}; use a PPO, A2C or DQN teacher")
-
-
-def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, warn: bool = True,
-                     device: str = "cpu") -> SB3Teacher:
-    """Load a PPO/A2C/DQN ``.zip``. It is a pickle: trusted files only (a warning says so)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'")
-    algo = detect_sb3_algo(path)
-    if warn:
-        print(PICKLE_WARNING, file=sys.stderr)
-    cls = sb3_class(algo)
-    try:
-        model = cls.load(path, device=device)
-    except Exception as e:  # a corrupt pickle can raise anything; report it as bad input
-        raise UsageError(f"--teacher {path}: cannot load the {algo.upper()} model ({type(e).__name__}: {e})") from None
-    if model.action_space != _space_of(spec):
-        raise UsageError(f"--teacher {path}: its action space {model.action_space} does not match the env's "
-                         f"{_space_of(spec)}")
-    return SB3Teacher(model, spec)
-
-
-def _space_of(spec: ActionSpec) -> Any:
-    import gymnasium as gym
-
-    if spec.multi:
-        return gym.spaces.MultiDiscrete(list(spec.nvec), start=list(spec.start))
-    return gym.spaces.Discrete(spec.nvec[0], start=spec.start[0])

@@ -36,7 +36,8 @@ from .objective import DistillLoss, agreement_metrics
 from .rollouts import Collector, eval_seed, evaluate
 from .setup import ResolvedTeacher, make_student, resolve_teacher, seed_everything
 from .students import StudentSpec, greedy_actions, sample_actions, save_student, student_actor
-from .teachers import Labels, Teacher
+from .teacher_train import random_return
+from .teachers import Labels, Teacher, executed_actions
 
 __all__ = ["DistillResult", "FINAL_TAGS", "distill"]
 
@@ -106,7 +107,7 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
     callable ``obs -> actions or probabilities``; without it the env recipe's cached teacher is used
     (trained first if missing, unless ``cfg.train_teacher`` is false).
     """
-    env = probe_env(resolve_env(cfg.env))
+    env = probe_env(resolve_env(cfg.env), cfg.bins, cfg.action_low, cfg.action_high)
     resolved = resolve_teacher(cfg, env, teacher)
     gen, rng = seed_everything(cfg.seed, cfg.threads)
     learner = _make_learner(cfg, env, resolved, gen)
@@ -141,7 +142,8 @@ def _make_learner(cfg: DistillConfig, env: EnvProbe, resolved: ResolvedTeacher,
                   gen: torch.Generator) -> _Learner:
     student, spec = make_student(cfg, env)  # draws the initial weights from the seeded global RNG
     opt = torch.optim.Adam(student.parameters(), lr=cfg.lr)
-    loss_fn = DistillLoss(env.spec.nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta, cfg.device)
+    loss_fn = DistillLoss(env.spec.nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta, cfg.device,
+                          cfg.prior_width)
     keeps_probs = resolved.teacher.soft or cfg.target == "soft"
     data = LabelledStates(cfg.rounds * cfg.steps_per_round * cfg.n_envs, env.obs_shape, env.obs_dtype,
                           len(env.spec.nvec), env.spec.total if keeps_probs else None, cfg.device)
@@ -220,16 +222,17 @@ def _collect_round(cfg: DistillConfig, env: EnvProbe, teacher: Teacher, collecto
         labels = teacher.label(obs, cfg.tau) if beta > 0 else None
         if labels is not None:
             step_labels.append(labels)
-        if use_teacher.all():
-            idx = labels.actions  # type: ignore[union-attr]
-        else:
-            logits = student(torch.as_tensor(obs, device=cfg.device)).cpu()  # (N, sum K)
-            idx = (sample_actions(logits, spec.nvec, learner.gen) if cfg.act == "sample"
-                   else greedy_actions(logits, spec.nvec))
-            if labels is not None and use_teacher.any():
-                idx = torch.where(torch.from_numpy(use_teacher)[:, None], labels.actions, idx)  # (N, D)
         teacher_steps += int(use_teacher.sum())
-        return spec.to_env(idx.numpy())
+        if use_teacher.all():
+            return executed_actions(labels, spec)  # type: ignore[arg-type]
+        logits = student(torch.as_tensor(obs, device=cfg.device)).cpu()  # (N, sum K)
+        idx = (sample_actions(logits, spec.nvec, learner.gen) if cfg.act == "sample"
+               else greedy_actions(logits, spec.nvec))
+        actions = spec.to_env(idx.numpy())
+        if labels is not None and use_teacher.any():  # the teacher's own actions where it acts
+            mask = use_teacher.reshape(n, *([1] * (actions.ndim - 1)))
+            actions = np.where(mask, executed_actions(labels, spec), actions)
+        return actions
 
     rollout = collector.collect(act, cfg.steps_per_round)
     if beta > 0:
@@ -249,7 +252,10 @@ def _rollout_metrics(student: nn.Module, obs: np.ndarray, labels: Labels, env: E
                      device: str) -> dict[str, Tensor]:
     logits = student(torch.as_tensor(obs, device=device))  # (M, sum K)
     probs = labels.probs.to(device) if labels.probs is not None else None
-    return agreement_metrics(logits, labels.actions.to(device), probs, env.spec.nvec)
+    box, taught = env.spec.box, labels.env_actions
+    centres = torch.as_tensor(box.centres(), dtype=torch.float32, device=device) if box is not None else None
+    return agreement_metrics(logits, labels.actions.to(device), probs, env.spec.nvec, centres,
+                             taught.to(device) if taught is not None else None)
 
 
 # ---------------------------------------------------------------------------- final evaluation
@@ -272,10 +278,13 @@ def _final_evaluation(cfg: DistillConfig, env: EnvProbe, resolved: ResolvedTeach
         teacher_return = float(np.mean(evaluate(eval_envs, resolved.teacher.act, cfg.eval_episodes,
                                                 eval_seed(cfg.seed)).returns))
     ret_mean, ret_std = float(np.mean(ev.returns)), float(np.std(ev.returns))
+    random = random_return(env.recipe, cfg.cache_dir)
+    span = teacher_return - random
     final: dict[str, float | Tensor] = {
         tags.RETURN_MEAN: ret_mean, tags.RETURN_STD: ret_std,
         tags.RETURN_VS_TEACHER: ret_mean / teacher_return if teacher_return else math.nan,
-        tags.TEACHER_RETURN: teacher_return, tags.SPS: env_steps / wall, **final_tensors}
+        tags.NORMALIZED_RETURN: (ret_mean - random) / span if span else math.nan,
+        tags.TEACHER_RETURN: teacher_return, tags.RANDOM_RETURN: random, tags.SPS: env_steps / wall, **final_tensors}
     metrics = {tag: h.last.get(tag, math.nan)
                for tag in (tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.LOSS_KL_PRIOR)}
     metrics.update(logger.scalars(final, env_steps))

@@ -1,0 +1,169 @@
+"""Stable-Baselines3 teachers: their settings, building one to train, and loading saved ones.
+
+Settings come from an env recipe's ``[algo]`` table (rl-baselines3-zoo's hyperparameters) or, for an
+env without one, Stable-Baselines3's own defaults; ``--hyperparams key=value`` overrides either, as in
+rl-zoo. Which algorithm a zip holds is read from its JSON member (no unpickling); loading the model
+itself unpickles, so only trusted files.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+
+from ..actions import ActionSpec
+from ..envs import EnvRecipe, make_env
+from ..errors import UsageError
+from .teachers import SB3Teacher
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+
+__all__ = ["PICKLE_WARNING", "build_model", "detect_sb3_algo", "load_sb3_teacher", "parse_hyperparams", "sb3_class",
+           "teacher_settings"]
+
+PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
+                  "code; load only teacher files you trust")
+
+
+def sb3_class(algo: str) -> type[BaseAlgorithm]:
+    """The Stable-Baselines3 class of a teacher algorithm name (``ppo``, ``a2c``, ``dqn``, ``sac``, ...)."""
+    import stable_baselines3 as sb3
+
+    classes: dict[str, type[BaseAlgorithm]] = {"ppo": sb3.PPO, "a2c": sb3.A2C, "dqn": sb3.DQN, "sac": sb3.SAC,
+                                               "td3": sb3.TD3, "ddpg": sb3.DDPG}
+    return classes[algo]
+
+
+def detect_sb3_algo(path: str | os.PathLike) -> str:
+    """The algorithm of an SB3 zip, from its JSON ``data`` member (no unpickling)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            data = json.loads(z.read("data"))
+        module = data["policy_class"]["__module__"]
+    except FileNotFoundError:
+        raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'") from None
+    except (zipfile.BadZipFile, KeyError, TypeError, ValueError, UnicodeDecodeError) as e:
+        raise UsageError(f"--teacher {path}: not a Stable-Baselines3 .zip or corrupt ({type(e).__name__})") from None
+    if ".dqn." in module:
+        return "dqn"
+    if ".sac." in module:
+        return "sac"
+    if ".td3." in module:  # DDPG is TD3 without policy delay and target smoothing
+        return "ddpg" if data.get("policy_delay") == 1 and data.get("target_noise_clip") == 0.0 else "td3"
+    if "clip_range" in data:
+        return "ppo"
+    if "normalize_advantage" in data or ".a2c." in module or "common.policies" in module:
+        return "a2c"
+    raise UsageError(f"--teacher {path}: unsupported SB3 policy {module}; use a PPO, A2C, DQN, SAC, TD3 or DDPG "
+                     f"teacher")
+
+
+def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, action_space: gym.Space, warn: bool = True,
+                     device: str = "cpu") -> SB3Teacher:
+    """Load an SB3 ``.zip`` acting in ``action_space`` (the env's). It is a pickle: trusted files only
+    (a warning says so)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'")
+    algo = detect_sb3_algo(path)
+    if warn:
+        print(PICKLE_WARNING, file=sys.stderr)
+    cls = sb3_class(algo)
+    try:
+        model = cls.load(path, device=device)
+    except Exception as e:  # a corrupt pickle can raise anything; report it as bad input
+        raise UsageError(f"--teacher {path}: cannot load the {algo.upper()} model ({type(e).__name__}: {e})") from None
+    if model.action_space != action_space:
+        raise UsageError(f"--teacher {path}: its action space {model.action_space} does not match the env's "
+                         f"{action_space}")
+    return SB3Teacher(model, spec)
+
+
+# ------------------------------------------------------------------------------- settings and training
+
+def parse_hyperparams(items: Sequence[str]) -> dict[str, Any]:
+    """rl-zoo's ``--hyperparams`` convention: ``key=value``, the value a Python literal (``3e-4``,
+    ``[64, 64]``, ``{'log_std_init': -2}``, ``True``) or else a string (``lin_0.001``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--hyperparams: expected key=value, got {item!r}")
+        try:
+            out[key.strip()] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = text.strip()
+    return out
+
+
+def teacher_settings(recipe: EnvRecipe, algo: str | None, steps: int | None,
+                     hyperparams: Sequence[str] = ()) -> tuple[str, dict[str, Any], str]:
+    """Algorithm, settings (SB3 keyword arguments plus ``steps``, ``n_envs`` ...) and where they come from."""
+    if algo is None:
+        if not recipe.teachers:
+            raise UsageError(f"--algo/--teacher-algo: {recipe.name} has no env recipe to choose the teacher's "
+                             f"algorithm; pass ppo or a2c (any actions), dqn (discrete) or sac, td3, ddpg (Box), "
+                             f"or distill from --teacher PATH")
+        algo = recipe.algo or sorted(recipe.teachers)[0]
+    if algo in recipe.teachers:
+        params, source = recipe.teacher_params(algo), f"envs/{recipe.name}.toml"
+    else:
+        params, source = {"n_envs": 1}, "Stable-Baselines3's defaults"
+    params.update(parse_hyperparams(hyperparams))
+    if steps is not None:
+        if steps < 1:
+            raise UsageError(f"--steps must be >= 1, got {steps}")
+        params["steps"] = steps
+    if not isinstance(params.get("steps"), int) or isinstance(params["steps"], bool) or params["steps"] < 1:
+        raise UsageError(f"--steps/--teacher-steps: {recipe.name} has no [{algo}] settings in an env recipe, so the "
+                         f"teacher is trained with {source}; give its budget, e.g. --steps 100000")
+    return algo, params, source
+
+
+def _schedule(value: Any) -> Any:
+    """The zoo's ``lin_X`` strings -> a schedule decaying linearly from X to 0."""
+    if isinstance(value, str) and value.startswith("lin_"):
+        start = float(value[4:])
+        return lambda progress_remaining: progress_remaining * start
+    return value
+
+
+def _action_noise(kind: str, std: float, space: gym.Space) -> Any:
+    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+    classes = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+    if kind not in classes or not isinstance(space, gym.spaces.Box):
+        raise UsageError(f"noise_type {kind!r}: choose normal or ornstein-uhlenbeck (Box action spaces only)")
+    d = int(np.prod(space.shape))
+    return classes[kind](mean=np.zeros(d), sigma=float(std) * np.ones(d))
+
+
+def build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int, source: str) -> Any:
+    """An untrained SB3 model of ``algo`` on ``recipe`` with ``params`` (from :func:`teacher_settings`)."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    kw = {k: v for k, v in params.items() if k not in ("steps", "n_envs", "net_arch", "noise_type", "noise_std")}
+    policy_kwargs = dict(kw.pop("policy_kwargs", None) or {})
+    if params.get("net_arch") is not None:
+        policy_kwargs["net_arch"] = list(params["net_arch"])
+    venv = make_vec_env(lambda: make_env(recipe), n_envs=params.get("n_envs", 1), seed=seed)
+    if params.get("noise_type"):
+        kw["action_noise"] = _action_noise(params["noise_type"], params.get("noise_std", 0.1), venv.action_space)
+    try:
+        return sb3_class(algo)("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs or None, device="cpu",
+                               verbose=0, **{k: _schedule(v) for k, v in kw.items()})
+    except TypeError as e:
+        raise UsageError(f"{source}: a setting of the {algo.upper()} teacher is not an argument of it ({e})") from None
+    except AssertionError as e:  # SB3 asserts the action spaces an algorithm supports
+        raise UsageError(f"--algo {algo}: cannot act in {recipe.name}'s action space {venv.action_space} ({e})") \
+            from None
