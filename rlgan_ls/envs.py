@@ -20,7 +20,7 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
-from .actions import ActionSpec, action_spec
+from .actions import DEFAULT_BINS, ActionSpec, action_spec
 from .errors import UsageError
 from .recipes import build_config, find_recipe, list_recipes, load_toml
 
@@ -192,7 +192,7 @@ class EnvProbe:
     """``(1, *obs_shape)``: the first observation after ``reset(seed=0)``."""
 
 
-def probe_env(recipe: EnvRecipe, bins: int = 21, action_low: float | None = None,
+def probe_env(recipe: EnvRecipe, bins: int = DEFAULT_BINS, action_low: float | None = None,
               action_high: float | None = None) -> EnvProbe:
     """Build ``recipe`` once and read its action and observation spaces; :class:`UsageError` if unsupported.
 

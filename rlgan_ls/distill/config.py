@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from ..actions import DEFAULT_BINS
 from ..errors import UsageError
 from ..smoothing import check_alpha
 
@@ -37,7 +38,7 @@ class DistillConfig:
     kernel over them (--prior-width)."""
     prior_width: float = 1.0
     """Width (standard deviation, in actions or bins) of --prior gaussian."""
-    bins: int = 21
+    bins: int = DEFAULT_BINS
     """Box actions: bins per action dimension (the student picks one; it stands for the bin's centre)."""
     action_low: float | None = None
     """Box actions: lower bound of every dimension's bins (default: the space's own; needed if unbounded)."""
