@@ -29,7 +29,7 @@ from rlgan_ls import tags
 from rlgan_ls.distill import DistillConfig, distill
 from rlgan_ls.distill.config import agent_recipe_name
 from rlgan_ls.recipes import build_config, recipe_layer
-from rlgan_ls.sweep import run_sweep
+from rlgan_ls.sweep import cell_name, run_sweep
 
 PRIORS = ("uniform", "ordinal", "gaussian")
 COLUMNS = (tags.NORMALIZED_RETURN, tags.ACTION_ERROR, tags.ENTROPY)
@@ -59,12 +59,12 @@ def table(envs: list[str], alphas: list[float], bins: list[int], seeds: list[int
         for b in bins:
             for prior in PRIORS:
                 exp = root / agent_recipe_name(env) / f"{prior}-b{b}"
-                run_sweep("distill", alphas, seeds, exp, ["--env", env, "--prior", prior, "--bins", str(b)],
-                          workers, quiet=True)
+                run_sweep("distill", alphas, seeds, exp, ["--prior", prior, "--bins", str(b)], workers, quiet=True,
+                          tasks=[env])
                 cells = []
                 for a in alphas:
-                    runs = [json.loads((exp / f"a{a:g}-s{s}" / "metrics.json").read_text()) for s in seeds
-                            if (exp / f"a{a:g}-s{s}" / "metrics.json").is_file()]
+                    files = [exp / cell_name(env, a, s) / "metrics.json" for s in seeds]
+                    runs = [json.loads(f.read_text()) for f in files if f.is_file()]
                     stats = [(statistics.fmean(r[c] for r in runs), statistics.pstdev(r[c] for r in runs))
                              for c in COLUMNS] if runs else []
                     cells.append(" / ".join(f"{m:.2f}±{s:.2f}" for m, s in stats) or "failed")

@@ -31,12 +31,12 @@ class DemoBudget:
     """Training steps of the CartPole-v1 PPO teacher (None: the env recipe's, 100k)."""
     distill_seeds: tuple[int, ...] = (0, 1)
     """Seeds of the distillation sweep."""
-    distill_args: tuple[str, ...] = ("--env", "CartPole-v1", "--method", "dagger")
-    """Flags of every distillation cell."""
+    distill_args: tuple[str, ...] = ("--method", "dagger")
+    """Flags of every distillation cell (on CartPole-v1)."""
     gan_seeds: tuple[int, ...] = (0,)
     """Seeds of the DCGAN sweep."""
-    gan_args: tuple[str, ...] = ("--dataset", "digits", "--image-size", "32", "--steps", "1000", "--eval-every", "250")
-    """Flags of every DCGAN cell."""
+    gan_args: tuple[str, ...] = ("--image-size", "32", "--steps", "1000", "--eval-every", "250")
+    """Flags of every DCGAN cell (on digits)."""
 
 
 def run_demo(logdir: str | Path, workers: int = 2, budget: DemoBudget = DemoBudget()) -> dict[str, Path]:
@@ -54,11 +54,12 @@ def run_demo(logdir: str | Path, workers: int = 2, budget: DemoBudget = DemoBudg
 
     print("[2/4] distillation sweep on CartPole-v1", flush=True)
     cartpole = root / "cartpole-ls"
-    results = run_sweep("distill", ALPHAS, budget.distill_seeds, cartpole, distill_args, workers)
+    results = run_sweep("distill", ALPHAS, budget.distill_seeds, cartpole, distill_args, workers,
+                        tasks=["CartPole-v1"])
     print("[3/4] DCGAN sweep on digits", flush=True)
-    _warm_classifier_cache(budget.gan_args)
+    _warm_classifier_cache(["--dataset", "digits", *budget.gan_args])
     digits = root / "digits-ls"
-    results += run_sweep("gan", ALPHAS, budget.gan_seeds, digits, budget.gan_args, workers)
+    results += run_sweep("gan", ALPHAS, budget.gan_seeds, digits, budget.gan_args, workers, tasks=["digits"])
     failed = [r for r in results if r.status == "failed"]
 
     print("[4/4] reports", flush=True)
@@ -83,7 +84,7 @@ def run_demo(logdir: str | Path, workers: int = 2, budget: DemoBudget = DemoBudg
     return reports
 
 
-def _warm_classifier_cache(gan_args: tuple[str, ...]) -> None:
+def _warm_classifier_cache(gan_args: list[str]) -> None:
     """Train the cells' evaluation classifier once here, so parallel GAN cells find it cached instead
     of each training their own copy. The config is built from the cells' own flags, as a cell does."""
     from .cli import build_parser

@@ -1,7 +1,8 @@
-"""``rlgan-ls sweep``: run one pipeline over a grid of smoothing strengths and seeds.
+"""``rlgan-ls sweep``: run one pipeline over a grid of tasks, smoothing strengths and seeds.
 
-Every (alpha, seed) cell is its own process running the ordinary command (``rlgan-ls distill`` or
-``rlgan-ls gan``) with ``--logdir <experiment> --run-name a<alpha>-s<seed>``, so each cell is one
+A task is an environment (``distill``: ``--env A B ...``) or a dataset (``gan``: ``--dataset X Y ...``).
+Every (task, alpha, seed) cell is its own process running the ordinary command (``rlgan-ls distill`` or
+``rlgan-ls gan``) with ``--logdir <experiment> --run-name <task>-a<alpha>-s<seed>``, so each cell is one
 run directory under the experiment folder and TensorBoard overlays them by itself. A cell whose run
 directory holds ``metrics.json`` has finished and is skipped when the sweep is run again; a failed
 cell is reported and the others go on. Cell output goes to ``<experiment>/logs/<run-name>.log``.
@@ -24,20 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
-from .runs import write_json
+from .runs import sanitize, write_json
 from .smoothing import check_alpha
 
 __all__ = ["Cell", "CellResult", "plan_cells", "run_sweep"]
 
 KINDS = ("distill", "gan")
+TASK_FLAG = {"distill": "--env", "gan": "--dataset"}
+"""The flag that names a cell's task, per pipeline."""
 # Flags the sweep sets itself for every cell; passing them through would make cells collide.
-_RESERVED = ("--alpha", "--seed", "--logdir", "--run-name", "--resume")
+_RESERVED = ("--alpha", "--seed", "--logdir", "--run-name", "--resume", *TASK_FLAG.values())
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One (alpha, seed) point of the grid and the command that runs it."""
+    """One (task, alpha, seed) point of the grid and the command that runs it."""
 
+    task: str
     alpha: float
     seed: int
     run_name: str
@@ -59,33 +63,46 @@ class CellResult:
     message: str = ""
 
 
-def cell_name(alpha: float, seed: int) -> str:
-    return f"a{alpha:g}-s{seed}"
+def cell_name(task: str, alpha: float, seed: int) -> str:
+    return f"{sanitize(task)}-a{alpha:g}-s{seed}"
+
+
+def default_task(kind: str) -> str:
+    """The task a pipeline runs when none is named (its config's default env or dataset)."""
+    if kind == "distill":
+        from .distill.config import DistillConfig
+
+        return DistillConfig.env
+    from .dcgan.config import GANConfig
+
+    return GANConfig.dataset
 
 
 def plan_cells(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: str | os.PathLike,
-               extra: Sequence[str] = ()) -> list[Cell]:
-    """The grid's cells in (alpha, seed) order, with their commands."""
+               extra: Sequence[str] = (), tasks: Sequence[str] = ()) -> list[Cell]:
+    """The grid's cells in (task, alpha, seed) order, with their commands."""
     if kind not in KINDS:
         raise UsageError(f"sweep kind must be one of {', '.join(KINDS)}, got {kind!r}")
     for flag in extra:
         if flag.split("=", 1)[0] in _RESERVED:
-            raise UsageError(f"sweep: {flag.split('=', 1)[0]} is set per cell by the sweep; "
-                             "use the sweep's own --alpha/--seed/--logdir")
+            raise UsageError(f"sweep: {flag.split('=', 1)[0]} is set per cell by the sweep; use the sweep's own "
+                             f"--alpha/--seed/--logdir and {TASK_FLAG[kind]}")
     if not alphas or not seeds:
         raise UsageError("sweep: give at least one --alpha and one --seed")
     for a in alphas:
         check_alpha(a, "--alpha", UsageError)
-    if len(set(alphas)) != len(alphas) or len(set(seeds)) != len(seeds):
-        raise UsageError("sweep: --alpha and --seed values must be distinct")
+    tasks = list(tasks) or [default_task(kind)]
+    if len(set(alphas)) != len(alphas) or len(set(seeds)) != len(seeds) or len(set(tasks)) != len(tasks):
+        raise UsageError(f"sweep: --alpha, --seed and {TASK_FLAG[kind]} values must be distinct")
     root = Path(logdir).resolve()
     cells = []
-    for a in alphas:
-        for s in seeds:
-            name = cell_name(a, s)
-            argv = (sys.executable, "-m", "rlgan_ls.cli", kind, *extra, "--alpha", repr(float(a)),
-                    "--seed", str(s), "--logdir", str(root), "--run-name", name, "--no-progress")
-            cells.append(Cell(float(a), int(s), name, root / name, root / "logs" / f"{name}.log", argv))
+    for t in tasks:
+        for a in alphas:
+            for s in seeds:
+                name = cell_name(t, a, s)
+                argv = (sys.executable, "-m", "rlgan_ls.cli", kind, TASK_FLAG[kind], t, *extra, "--alpha",
+                        repr(float(a)), "--seed", str(s), "--logdir", str(root), "--run-name", name, "--no-progress")
+                cells.append(Cell(t, float(a), int(s), name, root / name, root / "logs" / f"{name}.log", argv))
     return cells
 
 
@@ -177,17 +194,18 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
 
 def run_sweep(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: str | os.PathLike,
               extra: Sequence[str] = (), workers: int = 1, backend: str = "local",
-              ray_address: str | None = None, quiet: bool = False) -> list[CellResult]:
-    """Run the grid; returns one result per cell in (alpha, seed) order."""
+              ray_address: str | None = None, quiet: bool = False, tasks: Sequence[str] = ()) -> list[CellResult]:
+    """Run the grid; returns one result per cell in (task, alpha, seed) order."""
     if workers < 1:
         raise UsageError(f"--workers must be >= 1, got {workers}")
     if backend not in ("local", "ray"):
         raise UsageError(f"--backend must be local or ray, got {backend!r}")
-    cells = plan_cells(kind, alphas, seeds, logdir, extra)
+    cells = plan_cells(kind, alphas, seeds, logdir, extra, tasks)
     root = cells[0].run_dir.parent
     root.mkdir(parents=True, exist_ok=True)
-    write_json(root / "sweep.json", {"kind": kind, "alphas": list(alphas), "seeds": list(seeds),
-                                     "extra_args": list(extra), "cells": [c.run_name for c in cells]})
+    write_json(root / "sweep.json", {"kind": kind, "tasks": sorted({c.task for c in cells}), "alphas": list(alphas),
+                                     "seeds": list(seeds), "extra_args": list(extra),
+                                     "cells": [c.run_name for c in cells]})
 
     def report(r: CellResult) -> None:
         if not quiet:
@@ -206,11 +224,13 @@ def run_sweep(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", allow_abbrev=False,
-        help="run distill or gan over a grid of alphas and seeds (extra flags pass through)",
-        description="Run every (alpha, seed) cell as its own process; other flags pass through to the "
-                    "underlying command. Example: rlgan-ls sweep distill --env CartPole-v1 "
-                    "--alpha 0 0.1 0.3 --seed 0 1 2 --workers 2 --logdir runs/cartpole-ls")
+        help="run distill or gan over a grid of tasks, alphas and seeds (extra flags pass through)",
+        description="Run every (task, alpha, seed) cell as its own process; other flags pass through to the "
+                    "underlying command. Example: rlgan-ls sweep distill --env CartPole-v1 Acrobot-v1 "
+                    "--alpha 0 0.1 0.3 --seed 0 1 2 --workers 2 --logdir runs/classic-ls")
     p.add_argument("kind", choices=KINDS, help="which pipeline to sweep")
+    p.add_argument("--env", nargs="+", default=None, help="distill: the environments (default: CartPole-v1)")
+    p.add_argument("--dataset", nargs="+", default=None, help="gan: the datasets (default: digits)")
     p.add_argument("--alpha", type=float, nargs="+", required=True, help="smoothing strengths")
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument("--workers", type=int, default=1, help="cells run at once (default: 1)")
@@ -222,8 +242,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    wrong = {"distill": args.dataset, "gan": args.env}[args.kind]
+    if wrong:
+        raise UsageError(f"sweep {args.kind} names its tasks with {TASK_FLAG[args.kind]}, not "
+                         f"{'--dataset' if args.kind == 'distill' else '--env'}")
+    tasks = (args.env if args.kind == "distill" else args.dataset) or ()
     results = run_sweep(args.kind, args.alpha, args.seed, args.logdir, args.extra, args.workers,
-                        args.backend, args.ray_address)
+                        args.backend, args.ray_address, tasks=tasks)
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)

@@ -94,6 +94,22 @@ LAYOUT: dict[Kind, tuple[str, ...]] = {
     "gan": (GRAD_G, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Tags that TensorBoard's custom-scalars layout draws for every run in one chart each."""
+INTERVALS: dict[Kind, tuple[str, ...]] = {
+    "distill": (NORMALIZED_RETURN, ENTROPY, ACTION_ERROR),
+    "gan": (GRAD_G_MEAN, FD, CLASS_COVERAGE, D_REAL),
+}
+"""The metrics the report leads with: IQM and its interval per alpha, and the probability of improvement."""
+CROSS_TASK: dict[Kind, tuple[str, ...]] = {
+    "distill": (NORMALIZED_RETURN, ENTROPY, AGREEMENT, KL_TEACHER_STUDENT, ECE),
+    "gan": (D_REAL, D_FAKE),
+}
+"""Metrics on one scale whatever the task, so a study may pool them over tasks (returns only once normalized)."""
+BETTER: dict[str, int] = {
+    NORMALIZED_RETURN: 1, RETURN_MEAN: 1, RETURN_VS_TEACHER: 1, ENTROPY: 1, AGREEMENT: 1, ACTION_ERROR: -1,
+    KL_TEACHER_STUDENT: -1, ECE: -1, GRAD_G_MEAN: 1, FD: -1, CLASS_COVERAGE: 1, CLASS_KL: -1,
+}
+"""+1 where larger is better, -1 where smaller is (for the probability of improvement); for entropy, larger
+is the effect smoothing is meant to have (a more exploratory student)."""
 HPARAM_METRICS: dict[Kind, tuple[str, ...]] = {
     "distill": (NORMALIZED_RETURN, RETURN_MEAN, ENTROPY),
     "gan": (FD, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),

@@ -3,6 +3,7 @@
 import csv
 import math
 
+import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -13,8 +14,10 @@ from rlgan_ls.errors import UsageError
 from rlgan_ls.runs import RunLogger, write_json
 
 
-def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=True, image=None):
-    run = root / f"a{alpha:g}-s{seed}"
+def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=True, image=None, task=None,
+              normalized=None, **config):
+    task = task or ("CartPole-v1" if kind == "distill" else "digits")
+    run = root / f"{task}-a{alpha:g}-s{seed}"
     run.mkdir(parents=True)
     entropy = 0.2 + alpha + 0.01 * seed  # what the oracle expects
     with RunLogger(run) as log:
@@ -27,11 +30,14 @@ def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=Tru
                              "eval/fd": 50.0 / (i + 1)}, step)
         if image is not None:
             log.image("samples", image, steps[-1])
-    write_json(run / "config.json", {"kind": kind, "alpha": alpha, "seed": seed})
+    key = "env" if kind == "distill" else "dataset"
+    write_json(run / "config.json", {"kind": kind, "alpha": alpha, "seed": seed, key: task, **config})
     if finished:
         if kind == "distill":
-            write_json(run / "metrics.json", {"explore/entropy": entropy, "eval/return_mean": 200.0 + seed,
-                                              "loss/kl_uniform": 1.0 - alpha})
+            metrics = {"explore/entropy": entropy, "eval/return_mean": 200.0 + seed, "loss/kl_uniform": 1.0 - alpha}
+            if normalized is not None:
+                metrics["eval/normalized_return"] = normalized
+            write_json(run / "metrics.json", metrics)
         else:
             write_json(run / "metrics.json", {"grad_norm/generator": alpha + seed, "d/real": 0.9 - alpha,
                                               "grad_norm/generator_mean": 1 + alpha + seed,
@@ -39,38 +45,86 @@ def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=Tru
     return run
 
 
-def test_summary_is_mean_and_std_over_seeds_and_unfinished_runs_are_skipped(tmp_path):
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_summary_statistics_and_unfinished_runs(tmp_path):
     exp = tmp_path / "exp"
     for alpha in (0.0, 0.1, 0.3):
         for seed in (0, 1, 2):
             _fake_run(exp, alpha, seed)
     _fake_run(exp, 0.5, 0, finished=False)
-    write_json(exp / "sweep.json", {"cells": [f"a{a:g}-s{s}" for a in (0, 0.1, 0.3, 0.5) for s in (0, 1, 2)]})
-    report = compare(exp)
+    cells = [f"CartPole-v1-a{a:g}-s{s}" for a in (0, 0.1, 0.3, 0.5) for s in (0, 1, 2)]
+    write_json(exp / "sweep.json", {"cells": cells})
+    report = compare(exp, reps=500)
     assert report.kind == "distill" and len(report.runs) == 9
     skipped = dict(report.skipped)
-    assert "unfinished" in skipped["a0.5-s0"] and "missing" in skipped["a0.5-s1"]
-    with open(report.out / "summary.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert [float(r["alpha"]) for r in rows] == [0.0, 0.1, 0.3]
+    assert "unfinished" in skipped["CartPole-v1-a0.5-s0"] and "missing" in skipped["CartPole-v1-a0.5-s1"]
+    rows = _rows(report.out / "summary.csv")
+    assert [(r["task"], float(r["alpha"])) for r in rows] == [("CartPole-v1", a) for a in (0.0, 0.1, 0.3)]
     for r in rows:
         a = float(r["alpha"])
-        assert float(r["explore/entropy_mean"]) == pytest.approx(0.2 + a + 0.01)  # seeds 0, 1, 2
-        assert float(r["explore/entropy_std"]) == pytest.approx(0.01)  # sample std of 0, .01, .02
-        assert float(r["eval/return_mean_mean"]) == pytest.approx(201.0)
-        assert int(r["n_seeds"]) == 3
+        values = [0.2 + a, 0.21 + a, 0.22 + a]  # seeds 0, 1, 2
+        assert int(r["explore/entropy_n"]) == 3
+        assert float(r["explore/entropy_mean"]) == pytest.approx(np.mean(values))
+        assert float(r["explore/entropy_std"]) == pytest.approx(0.01)  # sample std
+        assert float(r["explore/entropy_median"]) == pytest.approx(values[1])
+        assert float(r["explore/entropy_iqm"]) == pytest.approx(np.mean(values))  # 3 runs: nothing to trim
+        lo, hi = float(r["explore/entropy_mean_lo"]), float(r["explore/entropy_mean_hi"])
+        assert values[0] - 1e-9 <= lo < hi <= values[2] + 1e-9  # a mean of resampled runs stays within them
+        # every run at alpha > 0 has more entropy than every run at 0: P(improvement) = 1
+        assert float(r["explore/entropy_poi"]) == (1.0 if a > 0 else pytest.approx(math.nan, nan_ok=True))
     md = (report.out / "report.md").read_text()
-    assert "| 0.3 | 3 |" in md and "a0.5-s0" in md and "![explore_entropy](explore_entropy.png)" in md
-    for name in ("explore_entropy.png", "eval_return_mean.png", "loss_kl_uniform.png", "runs.csv"):
+    assert md.index("![intervals](intervals.png)") < md.index("| task | α |")  # intervals lead
+    assert "n = 3 run(s) per task and α" in md and "n < 5 runs per α" in md and "CartPole-v1-a0.5-s0" in md
+    for name in ("intervals.png", "improvement.png", "explore_entropy.png", "eval_return_mean.png", "runs.csv"):
         assert (report.out / name).stat().st_size > 0
     acc = EventAccumulator(str(report.out / "tb_layout"))
     acc.Reload()
     assert "custom_scalars__config__" in acc.Tags()["tensors"]
 
 
+def test_tasks_are_pooled_only_where_the_scale_is_shared(tmp_path):
+    exp = tmp_path / "exp"
+    for task, level in (("CartPole-v1", 0.0), ("Acrobot-v1", 1.0)):
+        for alpha in (0.0, 0.3):
+            for seed in range(4):
+                _fake_run(exp, alpha, seed, task=task, normalized=level + 0.1 * alpha)
+    report = compare(exp, reps=300)
+    rows = {(r["task"], float(r["alpha"])): r for r in _rows(report.out / "summary.csv")}
+    assert set(rows) == {(t, a) for t in ("Acrobot-v1", "CartPole-v1", "all") for a in (0.0, 0.3)}
+    pooled = rows[("all", 0.3)]
+    # Every run of a task scores the same, so stratified resampling cannot move the pooled mean.
+    assert float(pooled["eval/normalized_return_mean"]) == pytest.approx(0.53)
+    assert float(pooled["eval/normalized_return_mean_lo"]) == pytest.approx(0.53)
+    assert float(pooled["eval/normalized_return_mean_hi"]) == pytest.approx(0.53)
+    assert int(pooled["eval/normalized_return_n"]) == 8
+    assert pooled["eval/return_mean_n"] == "0"  # raw returns are not pooled over tasks
+    assert float(pooled["eval/normalized_return_poi"]) == 1.0  # 0.3 beats 0 on both tasks
+    assert "× 2 task(s)" in (report.out / "report.md").read_text() and (report.out / "profile.png").is_file()
+
+
+def test_one_seed_missing_metrics_and_mixed_settings(tmp_path, capsys):
+    exp = tmp_path / "one"
+    _fake_run(exp, 0.0, 0, normalized=0.9)
+    _fake_run(exp, 0.1, 0)  # no eval/normalized_return
+    assert main(["compare", str(exp), "--bootstrap", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "One run per cell: no interval can be computed" in out and "eval/normalized_return` is missing in 1" in out
+    rows = _rows(exp / "report" / "summary.csv")
+    assert rows[0]["explore/entropy_mean_lo"] == "nan" and rows[1]["eval/normalized_return_n"] == "0"
+    mixed = tmp_path / "mixed"
+    _fake_run(mixed, 0.0, 0, prior="uniform")
+    _fake_run(mixed, 0.1, 0, prior="ordinal")
+    assert main(["compare", str(mixed)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "differ in prior" in err and "Traceback" not in err
+
+
 def _colour_runs(path) -> list[str]:
     """Colours of the solid panels crossed by the middle row of an RGB image, left to right."""
-    import numpy as np
     from PIL import Image
 
     rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
@@ -90,15 +144,13 @@ def test_gan_report_has_a_sample_grid_per_alpha(tmp_path):
         img = torch.zeros(3, 8, 8)
         img[i] = 1.0  # red for alpha 0, green for 0.1, blue for 0.3
         _fake_run(exp, alpha, 0, kind="gan", image=img)
-    report = compare(exp, tmp_path / "out")
+    report = compare(exp, tmp_path / "out", reps=100)
     assert report.kind == "gan" and report.out == tmp_path / "out"
     assert _colour_runs(report.out / "samples.png") == ["R", "G", "B"]  # each alpha's own grid, in alpha order
-    with open(report.out / "summary.csv") as f:
-        rows = {float(r["alpha"]): r for r in csv.DictReader(f)}
+    rows = {float(r["alpha"]): r for r in _rows(report.out / "summary.csv")}
     assert float(rows[0.3]["d/real_mean"]) == pytest.approx(0.6)
     # The table reports the run mean of the generator's gradient, not its last value.
     assert float(rows[0.1]["grad_norm/generator_mean_mean"]) == pytest.approx(1.1)
-    assert "grad_norm/generator_mean" not in rows[0.1]
     assert math.isclose(float(rows[0.0]["eval/fd_mean"]), 50 / 3)
 
 
@@ -107,9 +159,9 @@ def test_runs_without_a_kind_are_skipped_with_the_reason(tmp_path):
     _fake_run(exp, 0.0, 0)
     old = _fake_run(exp, 0.1, 0)
     write_json(old / "config.json", {"alpha": 0.1, "seed": 0})  # as an older rlgan-ls wrote it
-    report = compare(exp)
-    assert [r.name for r in report.runs] == ["a0-s0"]
-    assert "kind" in dict(report.skipped)["a0.1-s0"]
+    report = compare(exp, reps=0)
+    assert [r.name for r in report.runs] == ["CartPole-v1-a0-s0"]
+    assert "kind" in dict(report.skipped)["CartPole-v1-a0.1-s0"]
 
 
 def test_compare_errors_are_one_line(tmp_path, capsys):

@@ -9,9 +9,9 @@ from rlgan_ls.demo import ALPHAS, DemoBudget, run_demo
 TINY = DemoBudget(
     teacher_steps=512,
     distill_seeds=(0,),
-    distill_args=("--env", "CartPole-v1", "--method", "dagger", "--n-envs", "2", "--rounds", "1",
+    distill_args=("--method", "dagger", "--n-envs", "2", "--rounds", "1",
                   "--steps-per-round", "8", "--updates-per-round", "5", "--eval-episodes", "2", "--eval-envs", "2"),
-    gan_args=("--dataset", "digits", "--max-images", "64", "--steps", "2", "--eval-every", "2", "--g-width", "4",
+    gan_args=("--max-images", "64", "--steps", "2", "--eval-every", "2", "--g-width", "4",
               "--d-width", "4", "--batch-size", "16", "--classifier-steps", "10", "--eval-samples", "32"),
 )
 

@@ -63,22 +63,26 @@ def test_async_vectorization_gives_the_sync_numbers(tmp_path):
     assert {k: v for k, v in async_.items() if k not in clock} == {k: v for k, v in sync.items() if k not in clock}
 
 
-def test_sweep_distill_and_its_report(tmp_path, capsys):
+def test_sweep_distill_over_two_envs_and_its_report(tmp_path, capsys):
     teacher = tmp_path / "teacher.zip"
-    PPO("MlpPolicy", "CartPole-v1", device="cpu", seed=0).save(teacher)
+    PPO("MlpPolicy", "CartPole-v1", device="cpu", seed=0).save(teacher)  # acts in both CartPole versions
     exp = tmp_path / "exp"
-    argv = ["sweep", "distill", "--alpha", "0", "0.3", "--seed", "0", "--workers", "2", "--logdir", str(exp),
-            "--env", "CartPole-v1", "--teacher", str(teacher), "--n-envs", "2", "--rounds", "2",
+    argv = ["sweep", "distill", "--env", "CartPole-v1", "CartPole-v0", "--alpha", "0", "0.3", "--seed", "0",
+            "--workers", "2", "--logdir", str(exp), "--teacher", str(teacher), "--n-envs", "2", "--rounds", "2",
             "--steps-per-round", "16", "--updates-per-round", "40", "--eval-episodes", "2", "--eval-envs", "2"]
     assert main(argv) == 0
-    assert "2 ran, 0 skipped (finished earlier), 0 failed" in capsys.readouterr().out
-    for name, alpha in (("a0-s0", 0.0), ("a0.3-s0", 0.3)):
-        config = json.loads((exp / name / "config.json").read_text())
-        assert config["kind"] == "distill" and config["alpha"] == alpha and config["teacher_source"] == str(teacher)
-    assert main(["compare", str(exp)]) == 0
+    assert "4 ran, 0 skipped (finished earlier), 0 failed" in capsys.readouterr().out
+    for env in ("CartPole-v1", "CartPole-v0"):
+        for alpha in (0.0, 0.3):
+            config = json.loads((exp / f"{env}-a{alpha:g}-s0" / "config.json").read_text())
+            assert config["kind"] == "distill" and config["env"] == env and config["alpha"] == alpha
+    assert main(["compare", str(exp), "--bootstrap", "200"]) == 0
     with open(exp / "report" / "summary.csv") as f:
-        rows = {float(r["alpha"]): r for r in csv.DictReader(f)}
-    assert sorted(rows) == [0.0, 0.3]
-    # Smoothing keeps the student exploratory: its entropy rises with alpha.
-    assert float(rows[0.3]["explore/entropy_mean"]) > float(rows[0.0]["explore/entropy_mean"])
-    assert np.isfinite(float(rows[0.0]["eval/return_mean_mean"]))
+        rows = {(r["task"], float(r["alpha"])): r for r in csv.DictReader(f)}
+    assert set(rows) == {(t, a) for t in ("CartPole-v0", "CartPole-v1", "all") for a in (0.0, 0.3)}
+    # Smoothing keeps the student exploratory: its entropy rises with alpha on both envs.
+    for task in ("CartPole-v0", "CartPole-v1"):
+        assert float(rows[(task, 0.3)]["explore/entropy_mean"]) > float(rows[(task, 0.0)]["explore/entropy_mean"])
+    assert float(rows[("all", 0.3)]["explore/entropy_poi"]) == 1.0
+    assert int(rows[("all", 0.3)]["eval/normalized_return_n"]) == 2
+    assert np.isfinite(float(rows[("CartPole-v1", 0.0)]["eval/return_mean_mean"]))

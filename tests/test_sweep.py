@@ -9,7 +9,7 @@ from rlgan_ls.cli import main
 from rlgan_ls.compare import compare
 from rlgan_ls.sweep import plan_cells, run_local, run_sweep
 
-TINY_GAN = ["--dataset", "digits", "--max-images", "64", "--steps", "4", "--g-width", "8", "--d-width", "8",
+TINY_GAN = ["--max-images", "64", "--steps", "4", "--g-width", "8", "--d-width", "8",
             "--batch-size", "16", "--classifier-steps", "20", "--eval-every", "4", "--eval-samples", "32"]
 
 
@@ -18,36 +18,42 @@ def test_plan_rejects_flags_the_sweep_owns(tmp_path):
         plan_cells("gan", [0.1], [0], tmp_path, ["--seed", "3"])
     with pytest.raises(ValueError, match="--alpha must be in"):
         plan_cells("gan", [1.5], [0], tmp_path)
-    cells = plan_cells("distill", [0.0, 0.1], [0, 1], tmp_path, ["--env", "CartPole-v1"])
-    assert [c.run_name for c in cells] == ["a0-s0", "a0-s1", "a0.1-s0", "a0.1-s1"]
-    assert "--env" in cells[0].argv and cells[3].argv[-5:] == ("--logdir", str(tmp_path.resolve()), "--run-name",
-                                                               "a0.1-s1", "--no-progress")
+    with pytest.raises(ValueError, match="--env is set per cell"):
+        plan_cells("distill", [0.1], [0], tmp_path, ["--env", "CartPole-v1"])
+    cells = plan_cells("distill", [0.0, 0.1], [0, 1], tmp_path, tasks=["CartPole-v1", "toy:Env-v0"])
+    assert [c.run_name for c in cells[:4]] == ["CartPole-v1-a0-s0", "CartPole-v1-a0-s1", "CartPole-v1-a0.1-s0",
+                                               "CartPole-v1-a0.1-s1"]
+    assert cells[4].run_name == "toy-Env-v0-a0-s0" and cells[4].argv[4:6] == ("--env", "toy:Env-v0")
+    assert cells[3].argv[-5:] == ("--logdir", str(tmp_path.resolve()), "--run-name", "CartPole-v1-a0.1-s1",
+                                  "--no-progress")
+    assert plan_cells("gan", [0.1], [0], tmp_path)[0].run_name == "digits-a0.1-s0"  # the default task
 
 
 def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_skips_finished_cells(tmp_path, capsys):
     exp = tmp_path / "digits-ls"
-    cells = plan_cells("gan", [0.0, 0.1], [0], exp, TINY_GAN)
+    cells = plan_cells("gan", [0.0, 0.1], [0], exp, TINY_GAN, tasks=["digits"])
     bad = cells[0]
-    cells[0] = type(bad)(bad.alpha, bad.seed, bad.run_name, bad.run_dir, bad.log_file,
+    cells[0] = type(bad)(bad.task, bad.alpha, bad.seed, bad.run_name, bad.run_dir, bad.log_file,
                          (*bad.argv[:4], "--smoothing", "sideways", *bad.argv[4:]))  # a bad flag in one cell
     results = run_local(cells, workers=2)
     assert [r.status for r in results] == ["failed", "done"]
     assert results[0].returncode == 2 and "sideways" in results[0].message
     assert "Traceback" not in bad.log_file.read_text()
-    finished = exp / "a0.1-s0" / "metrics.json"
+    finished = exp / "digits-a0.1-s0" / "metrics.json"
     first_result = finished.read_bytes()
     stamp = finished.stat().st_mtime_ns
 
     # The same sweep from the command line: the failed cell runs now, the finished one is skipped.
-    argv = ["sweep", "gan", "--alpha", "0", "0.1", "--seed", "0", "--workers", "2", "--logdir", str(exp), *TINY_GAN]
+    argv = ["sweep", "gan", "--dataset", "digits", "--alpha", "0", "0.1", "--seed", "0", "--workers", "2", "--logdir",
+            str(exp), *TINY_GAN]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "[   done] a0-s0" in out and "[skipped] a0.1-s0" in out
+    assert "[   done] digits-a0-s0" in out and "[skipped] digits-a0.1-s0" in out
     assert "1 ran, 1 skipped (finished earlier), 0 failed" in out
     assert finished.stat().st_mtime_ns == stamp and finished.read_bytes() == first_result
-    assert (exp / "a0-s0" / "metrics.json").is_file()
-    assert json.loads((exp / "sweep.json").read_text())["cells"] == ["a0-s0", "a0.1-s0"]
-    assert sorted(p.name for p in exp.iterdir()) == ["a0-s0", "a0.1-s0", "logs", "sweep.json"]
+    assert (exp / "digits-a0-s0" / "metrics.json").is_file()
+    assert json.loads((exp / "sweep.json").read_text())["cells"] == ["digits-a0-s0", "digits-a0.1-s0"]
+    assert sorted(p.name for p in exp.iterdir()) == ["digits-a0-s0", "digits-a0.1-s0", "logs", "sweep.json"]
 
 
 def test_ray_backend_matches_the_local_pool(tmp_path):
@@ -60,9 +66,9 @@ def test_ray_backend_matches_the_local_pool(tmp_path):
         assert [r.status for r in run_sweep(logdir=remote, backend="ray", **grid)] == ["done", "done"]
     finally:
         ray.shutdown()
-    runs = ["a0-s1", "a0.3-s1"]
+    runs = ["digits-a0-s1", "digits-a0.3-s1"]
     for exp in (local, remote):
-        assert sorted(p.name for p in exp.iterdir() if p.name.startswith("a")) == runs
+        assert sorted(p.name for p in exp.iterdir() if p.name.startswith("digits-")) == runs
     for name in runs:  # same seed, same settings, same thread count: the same numbers
         a = json.loads((local / name / "metrics.json").read_text())
         b = json.loads((remote / name / "metrics.json").read_text())
@@ -71,5 +77,6 @@ def test_ray_backend_matches_the_local_pool(tmp_path):
     tables = []
     for exp in (local, remote):
         with open(compare(exp).out / "summary.csv") as f:
-            tables.append([{k: round(float(v), 4) for k, v in row.items()} for row in csv.DictReader(f)])
+            tables.append([{k: v if k == "task" else f"{float(v):.4g}" for k, v in row.items()}  # nan == nan
+                           for row in csv.DictReader(f)])
     assert tables[0] == tables[1]
