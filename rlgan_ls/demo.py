@@ -2,7 +2,10 @@
 
 1. Trains (or reuses the cached) PPO teacher for CartPole-v1.
 2. Sweeps policy distillation (DAgger) on CartPole-v1 over α ∈ {0, 0.1, 0.3} and two seeds.
-3. Sweeps a DCGAN on the bundled 8×8 digits (resized to 32×32) over α ∈ {0, 0.1, 0.3}.
+3. Sweeps a DCGAN on the bundled 8×8 digits (resized to 32×32) over α ∈ {0, 0.1, 0.3}, in the regime
+   where smoothing shows: no augmentation and the minimax generator loss, so the unsmoothed
+   discriminator becomes confident and the generator's gradient fades, while one-sided smoothing caps
+   D(real) at 1 - α and keeps it alive.
 4. Writes both comparison reports and prints where they are and how to open TensorBoard.
 
 Rerunning skips every cell that already finished, so an interrupted demo resumes. The budget is a
@@ -35,7 +38,8 @@ class DemoBudget:
     """Flags of every distillation cell (on CartPole-v1)."""
     gan_seeds: tuple[int, ...] = (0,)
     """Seeds of the DCGAN sweep."""
-    gan_args: tuple[str, ...] = ("--image-size", "32", "--steps", "1000", "--eval-every", "250")
+    gan_args: tuple[str, ...] = ("--augment", "", "--generator-loss", "minimax", "--image-size", "32", "--steps",
+                                 "1000", "--eval-every", "250")
     """Flags of every DCGAN cell (on digits)."""
 
 

@@ -72,6 +72,10 @@ FD_DROP = "eval/fd_drop"
 CLASS_COVERAGE = "eval/class_coverage"
 CLASS_KL = "eval/class_kl"
 CONFIDENT_FRAC = "eval/confident_frac"
+MODES = "eval/modes"
+"""Stacked MNIST: how many of the 1000 modes the generated samples hit."""
+MODE_KL = "eval/mode_kl"
+"""Stacked MNIST: KL(generated mode histogram || uniform over the 1000 modes), nats."""
 CLASSIFIER_ACCURACY = "eval/classifier_accuracy"
 SAMPLES = "samples"
 """Image tag of the sample grid from fixed noise."""
@@ -86,17 +90,17 @@ CURVES: dict[Kind, tuple[str, ...]] = {
 TABLE: dict[Kind, tuple[str, ...]] = {
     "distill": (ENTROPY, NORMALIZED_RETURN, RETURN_MEAN, RETURN_STD, ACTION_ERROR, LOSS_KL_UNIFORM, LOSS_CE_TEACHER,
                 AGREEMENT, KL_TEACHER_STUDENT, ECE),
-    "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+    "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, MODES, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Final values tabulated per alpha (from ``metrics.json``)."""
 LAYOUT: dict[Kind, tuple[str, ...]] = {
     "distill": TABLE["distill"],
-    "gan": (GRAD_G, D_REAL, D_FAKE, FD, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+    "gan": (GRAD_G, D_REAL, D_FAKE, FD, MODES, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Tags that TensorBoard's custom-scalars layout draws for every run in one chart each."""
 INTERVALS: dict[Kind, tuple[str, ...]] = {
     "distill": (NORMALIZED_RETURN, ENTROPY, ACTION_ERROR),
-    "gan": (GRAD_G_MEAN, FD, CLASS_COVERAGE, D_REAL),
+    "gan": (GRAD_G_MEAN, D_REAL, FD, MODES, CLASS_COVERAGE),
 }
 """The metrics the report leads with: IQM and its interval per alpha, and the probability of improvement."""
 CROSS_TASK: dict[Kind, tuple[str, ...]] = {
@@ -106,12 +110,12 @@ CROSS_TASK: dict[Kind, tuple[str, ...]] = {
 """Metrics on one scale whatever the task, so a study may pool them over tasks (returns only once normalized)."""
 BETTER: dict[str, int] = {
     NORMALIZED_RETURN: 1, RETURN_MEAN: 1, RETURN_VS_TEACHER: 1, ENTROPY: 1, AGREEMENT: 1, ACTION_ERROR: -1,
-    KL_TEACHER_STUDENT: -1, ECE: -1, GRAD_G_MEAN: 1, FD: -1, CLASS_COVERAGE: 1, CLASS_KL: -1,
+    KL_TEACHER_STUDENT: -1, ECE: -1, GRAD_G_MEAN: 1, FD: -1, CLASS_COVERAGE: 1, CLASS_KL: -1, MODES: 1, MODE_KL: -1,
 }
 """+1 where larger is better, -1 where smaller is (for the probability of improvement); for entropy, larger
 is the effect smoothing is meant to have (a more exploratory student)."""
 HPARAM_METRICS: dict[Kind, tuple[str, ...]] = {
     "distill": (NORMALIZED_RETURN, RETURN_MEAN, ENTROPY),
-    "gan": (FD, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
+    "gan": (FD, MODES, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
 }
 """Metrics the HParams tab lists beside each run's settings."""

