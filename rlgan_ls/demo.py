@@ -28,7 +28,7 @@ ALPHAS = (0.0, 0.1, 0.3)
 
 @dataclass(frozen=True)
 class DemoBudget:
-    """How much the demo trains. The defaults fit the whole demo in about 5 minutes on 2 CPU cores."""
+    """How much the demo trains. The defaults run the whole demo in about 6 minutes on 2 CPU cores."""
 
     teacher_steps: int | None = None
     """Training steps of the CartPole-v1 PPO teacher (None: the env recipe's, 100k)."""
@@ -102,7 +102,7 @@ def _warm_classifier_cache(gan_args: list[str]) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 5 minutes on 2 CPU cores)")
+    p = sub.add_parser("demo", help="the main job: both sweeps and both reports (about 6 minutes on 2 CPU cores)")
     p.add_argument("--logdir", default="runs/demo", help="where the experiments go (default: runs/demo)")
     p.add_argument("--workers", type=int, default=2, help="cells run at once (default: 2)")
     p.set_defaults(func=_main)

@@ -165,6 +165,8 @@ def plot_curves(study: Study, runs: Sequence[Run], out: Path, reps: int) -> list
                 ax.fill_between(table.columns, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
             ax.set_xlabel("step")
             ax.set_ylabel(tag)
+            if str(tag).startswith("grad_norm/"):  # a fading gradient spans decades
+                ax.set_yscale("log")
             ax.set_title(f"{tag} on {task}: mean, 95 % bootstrap band", fontsize=9)
             ax.grid(alpha=0.3)
             ax.legend()
