@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
     "rlgan_ls.dcgan.commands",
     "rlgan_ls.distill.commands",
+    "rlgan_ls.distill.sb3_commands",
     "rlgan_ls.sweep",
     "rlgan_ls.compare",
     "rlgan_ls.demo",
@@ -31,9 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:

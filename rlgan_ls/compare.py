@@ -12,7 +12,8 @@ bootstrap interval per alpha (``intervals.png``), the probability of improvement
 alpha (``improvement.png``), and, for distillation, the performance profile of the normalized return;
 then the tables (``summary.csv``: n, mean, std, and mean, median, IQM and P(improvement) with
 intervals, per task and alpha and, pooled, over tasks; ``runs.csv``), the curves with bootstrap bands,
-the sample grids of GAN runs, and a TensorBoard custom-scalars layout. Statistics: :mod:`rlgan_ls.stats`.
+the sample grids of GAN runs and their animations over training. Statistics: :mod:`rlgan_ls.stats`.
+(TensorBoard's custom-scalars layout is in every run's own event file, written by the trainers.)
 """
 
 from __future__ import annotations
@@ -129,23 +130,21 @@ def compare(exp_dir: str | Path, out: str | Path | None = None, reps: int = 2000
     figures += plot_profile(study, runs, out_dir, reps)
     tables = write_tables(out_dir, study, runs)
     curves = plot_curves(study, runs, out_dir, reps)
-    samples = plot_samples(study, runs, out_dir) if study.kind == "gan" else []
-    layout = _write_layout(out_dir, study.kind)
+    samples = plot_samples(study, runs, out_dir) + _animations(study, runs, out_dir) if study.kind == "gan" else []
     _write_markdown(out_dir, exp, study, runs, skipped, figures, curves + samples)
-    return Report(out_dir, study.kind, runs, skipped, [out_dir / "report.md", *figures, *tables, *curves, *samples,
-                                                       layout], study)
+    return Report(out_dir, study.kind, runs, skipped, [out_dir / "report.md", *figures, *tables, *curves, *samples],
+                  study)
 
 
-def _write_layout(out: Path, kind: tags.Kind) -> Path:
-    """A custom-scalars layout: one chart per tag holding that tag's curve for every run."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    layout_dir = out / "tb_layout"
-    shutil.rmtree(layout_dir, ignore_errors=True)  # one layout, however often compare runs
-    with SummaryWriter(str(layout_dir)) as w:
-        w.add_custom_scalars({"label smoothing: curves of every α and seed":
-                              {tag: ["Multiline", [f"^{tag}$"]] for tag in tags.LAYOUT[kind]}})
-    return layout_dir
+def _animations(study: Study, runs: list[RunRecord], out: Path) -> list[Path]:
+    """Each alpha's ``samples.gif`` (first task, lowest seed): the sample grid over training."""
+    files = []
+    for a in study.alphas:
+        members = sorted((r for r in runs if r.alpha == a and r.task == study.tasks[0]), key=lambda r: r.seed)
+        if members and (members[0].path / "samples.gif").is_file():
+            files.append(out / f"samples_a{a:g}.gif")
+            shutil.copyfile(members[0].path / "samples.gif", files[-1])
+    return files
 
 
 def study_notes(study: Study) -> list[str]:

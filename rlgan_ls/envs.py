@@ -157,10 +157,11 @@ def _building(recipe: EnvRecipe) -> Iterator[None]:
         raise UsageError(f"--env {recipe.name}: {e}") from None
 
 
-def make_env(recipe: EnvRecipe) -> gym.Env:
-    """One environment of ``recipe`` (for libraries that build their own vector envs, e.g. SB3)."""
+def make_env(recipe: EnvRecipe, **kwargs: Any) -> gym.Env:
+    """One environment of ``recipe`` (for libraries that build their own vector envs, e.g. SB3, and for
+    rendering); ``kwargs`` (e.g. ``render_mode``) go to ``gymnasium.make`` beside the recipe's."""
     with _building(recipe):
-        return gym.make(recipe.env_id, **recipe.make_kwargs)
+        return gym.make(recipe.env_id, **(recipe.make_kwargs | kwargs))
 
 
 def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym.vector.VectorEnv:

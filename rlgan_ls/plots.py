@@ -169,7 +169,8 @@ def plot_curves(study: Study, runs: Sequence[Run], out: Path, reps: int) -> list
                 ax.set_yscale("log")
             ax.set_title(f"{tag} on {task}: mean, 95 % bootstrap band", fontsize=9)
             ax.grid(alpha=0.3)
-            ax.legend()
+            if ax.lines:  # a task may not log this tag
+                ax.legend()
         files.append(_save(fig, out / f"{str(tag).replace('/', '_')}.png"))
     return files
 

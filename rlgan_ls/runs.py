@@ -9,11 +9,12 @@ Checkpoints are safetensors plus JSON: loading one never unpickles anything.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "load_checkpoint",
     "new_run_dir",
     "read_json",
+    "save_animation",
     "save_checkpoint",
     "write_json",
 ]
@@ -85,6 +87,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_animation(frames: Sequence[str | os.PathLike], out: str | os.PathLike, ms_per_frame: int = 500) -> None:
+    """Atomically write the image files ``frames`` as a looping GIF at ``out``."""
+    from PIL import Image
+
+    images = [Image.open(f).convert("RGB") for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+    atomic_write_bytes(out, buffer.getvalue())
 
 
 def _jsonable(obj: Any) -> Any:
@@ -227,9 +239,30 @@ class RunLogger:
             self.writer.add_scalar(name, value, step)
         return out
 
+    def layout(self, chart_tags: Sequence[str], title: str = "label smoothing: curves of every α and seed") -> None:
+        """A custom-scalars layout (one chart per tag, every run's curve in it), written into this run's own
+        event file: TensorBoard merges the layouts of all runs, so no extra run appears in its run list."""
+        self.writer.add_custom_scalars({title: {tag: ["Multiline", [f"^{tag}$"]] for tag in chart_tags}})
+
     def image(self, tag: str, image: Tensor, step: int) -> None:
         """Log a ``(C, H, W)`` image with values in [0, 1]."""
         self.writer.add_image(tag, image.detach().cpu().clamp(0, 1), step)
+
+    def animation(self, tag: str, frames: Sequence[Any], fps: float, step: int = 0, max_width: int = 320) -> None:
+        """Log ``frames`` ((H, W, 3) uint8 arrays) as an animated GIF in the Images tab (what ``add_video``
+        writes; torch's ``add_video`` needs the ``moviepy.editor`` module that moviepy 2 removed)."""
+        from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        images = [Image.fromarray(f) for f in frames]
+        scale = min(1.0, max_width / images[0].width)
+        size = (round(images[0].width * scale), round(images[0].height * scale))
+        images = [im.resize(size) for im in images]
+        buffer = io.BytesIO()
+        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
+                       loop=0)
+        image = Summary.Image(height=size[1], width=size[0], colorspace=3, encoded_image_string=buffer.getvalue())
+        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Write hparams into this run's own directory (``SummaryWriter.add_hparams`` would make a

@@ -48,6 +48,8 @@ DAGGER_BETA = "dagger/beta"
 DAGGER_TEACHER_FRACTION = "dagger/teacher_fraction"
 DAGGER_DATASET_SIZE = "dagger/dataset_size"
 ROLLOUT_RETURN = "rollout/episode_return_mean"
+VIDEO = "eval/video"
+"""An animation of the greedy student (``rlgan-ls evaluate --video``), in TensorBoard's Images tab."""
 ENV_STEPS = "train/env_steps"
 DATASET_SIZE = "train/dataset_size"
 

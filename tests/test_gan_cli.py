@@ -28,6 +28,10 @@ def test_tiny_run_writes_everything(tmp_path: Path) -> None:
     run = tmp_path / "tiny"
     assert (run / "config.json").is_file() and (run / "checkpoints" / "last.safetensors").is_file()
     assert (run / "samples.png").is_file()
+    from PIL import Image
+
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{i:07d}.png" for i in (0, 4, 8)]
+    assert Image.open(run / "samples.gif").n_frames == 3  # the grid at every evaluation, animated
     config = json.loads((run / "config.json").read_text())
     assert config["alpha"] == 0.1 and config["smoothing"] == "one-sided" and config["g_width"] == 4
     metrics = json.loads((run / "metrics.json").read_text())
@@ -38,6 +42,7 @@ def test_tiny_run_writes_everything(tmp_path: Path) -> None:
         assert tag in tags, tag
     assert "grad_norm/generator_layer/net.0" in tags
     assert acc.Tags()["images"] == ["samples"]
+    assert "custom_scalars__config__" in acc.Tags()["tensors"]  # the layout, in the run's own event file
     # grad_norm/generator is logged at every step; layer norms at the slower cadence.
     assert [e.step for e in acc.Scalars("grad_norm/generator")] == list(range(1, 9))
     assert [e.step for e in acc.Scalars("grad_norm/generator_layer/net.0")] == [4, 8]
@@ -49,7 +54,7 @@ def test_tiny_run_writes_everything(tmp_path: Path) -> None:
     assert metrics["grad_norm/generator_mean"] == pytest.approx(sum(gn) / len(gn), rel=1e-5)
     assert 0.0 < metrics["d/real"] < 1.0 and metrics["step"] == 8
     # hparams were written into the run's own directory (no sub-run).
-    assert not [p for p in run.iterdir() if p.is_dir() and p.name != "checkpoints"]
+    assert [p.parent for p in run.rglob("events.out.tfevents.*")] == [run]
 
 
 def _error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:

@@ -2,7 +2,8 @@
 
 Every rank reads its own step metrics back (the NaN/inf check is collective under DDP, so all ranks
 stop together) and joins the checkpoint's gather of random states; rank 0 alone writes TensorBoard,
-``samples.png``, the checkpoint and ``metrics.json``.
+``samples.png`` (the latest grid from fixed noise), ``samples/step_*.png`` and their animation
+``samples.gif``, the checkpoint and ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from torch import Tensor
 
 from .. import tags
 from ..errors import TrainingDiverged
-from ..runs import MetricRows, RunLogger, save_checkpoint, write_json
+from ..runs import MetricRows, RunLogger, save_animation, save_checkpoint, write_json
 from .config import GANConfig
 from .distributed import DistInfo
 from .evaluation import Evaluator
@@ -46,6 +47,8 @@ class Recorder:
         self.rows = MetricRows()
         # A resumed run drops events logged after its checkpoint (a killed attempt's), then rewrites them.
         self.logger = RunLogger(run_dir, purge_step=state.step + 1 if state.step else None) if info.is_main else None
+        if self.logger is not None and not state.step:
+            self.logger.layout(tags.LAYOUT["gan"])
         self._layer_norms: tuple[int, dict[str, Tensor]] | None = None
         noise_gen = torch.Generator().manual_seed(cfg.seed + _EVAL_NOISE_SEED_OFFSET)
         self.eval_noise = torch.randn(cfg.eval_samples, cfg.z_dim, generator=noise_gen)  # (N, z), fixed
@@ -131,6 +134,10 @@ class Recorder:
         grid = vutils.make_grid(images[:_SAMPLE_GRID], nrow=8, normalize=True, value_range=(-1, 1))  # (C, H, W)
         self.logger.image(tags.SAMPLES, grid, step)
         vutils.save_image(grid, self.run_dir / "samples.png")
+        frames = self.run_dir / "samples"  # one grid per evaluation, animated in samples.gif
+        frames.mkdir(exist_ok=True)
+        vutils.save_image(grid, frames / f"step_{step:07d}.png")
+        save_animation(sorted(frames.glob("step_*.png")), self.run_dir / "samples.gif")
         if math.isnan(self.state.totals.fd_start) and tags.FD in out:
             self.state.totals.fd_start = out[tags.FD]
         self.state.last.update(out)

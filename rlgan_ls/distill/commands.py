@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"evaluation seed (default: the run's seed + {EVAL_SEED_OFFSET}, as in its final evaluation)")
     e.add_argument("--envs", type=int, default=10, help="parallel environments (default: 10)")
     e.add_argument("--json", action="store_true", help="print a JSON object instead")
+    e.add_argument("--video", nargs="?", const="", default=None, metavar="PATH",
+                   help="also film one greedy episode: an MP4 (default RUN_DIR/student.mp4) and eval/video in the "
+                        "run's TensorBoard")
     e.set_defaults(func=_evaluate)
 
 
@@ -127,6 +130,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if "env" not in config:
         raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
     recipe = resolve_env(config["env"])
+    if args.video is not None:
+        from .video import check_filmable
+
+        check_filmable(recipe)  # before evaluating: a request that cannot be met fails first
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))
     aspec = action_spec(envs.single_action_space, recipe.name, int(config.get("bins", DistillConfig.bins)),
@@ -142,4 +149,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         print()
     else:
         print(f"{config['env']}: return {mean:.2f} ± {std:.2f} over {args.episodes} episodes (seed {seed})")
+    if args.video is not None:
+        from .video import record_video
+
+        path, episode_return = record_video(run_dir, args.video or None, seed)
+        print(f"video of one greedy episode (return {episode_return:.2f}): {path}")
     return 0

@@ -115,6 +115,7 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
     config = _resolved_config(cfg, env, resolved, learner.student_spec)
     write_json(run_dir / "config.json", config)
     logger = RunLogger(run_dir)
+    logger.layout(tags.LAYOUT["distill"])
     envs = make_vec(env.recipe, cfg.n_envs, cfg.vectorization)
     eval_envs = make_vec(env.recipe, min(cfg.eval_envs, cfg.eval_episodes), cfg.vectorization)
     bar = tqdm(total=cfg.rounds * (2 if cfg.method == "bc" else 1), desc=f"{cfg.method} {cfg.env}",

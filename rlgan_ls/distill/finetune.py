@@ -1,0 +1,148 @@
+"""Fine-tuning a distilled student with PPO or A2C, after warming its untrained critic up.
+
+An exported student (:mod:`rlgan_ls.distill.export`) comes with a freshly initialised critic; its first
+advantage estimates are noise, and the first policy updates can undo what the student learned. The
+remedy here: for ``critic_warmup`` environment steps the actor is frozen (its parameters take no
+gradient) while the algorithm runs as usual, so only the value network learns, on the student's own
+rollouts; then every parameter trains. The warm-up steps count towards ``steps``: the budget is
+environment steps, however they are spent.
+
+Settings are the env recipe's ``[ppo]``/``[a2c]`` table (rl-baselines3-zoo's) or SB3's defaults.
+Everything is logged into the run's own TensorBoard files under ``finetune/<variant>/`` (SB3's
+``rollout/``, ``train/`` ... keys, prefixed), with ``eval_return``: the greedy return every ``eval_every``
+steps, step 0 included.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
+
+from ..envs import make_env, resolve_env
+from ..errors import UsageError
+from .export import exported_model
+from .rollouts import eval_seed
+from .sb3 import sb3_class
+from .students import load_student
+
+__all__ = ["FinetuneResult", "finetune", "warm_up_critic"]
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns."""
+
+    model: Any
+    """The fine-tuned SB3 model (also saved in the run directory)."""
+    path: Path
+    """The saved zip: ``<run_dir>/finetune-<algo>-<start>-s<seed>.zip``."""
+    returns: dict[int, float] = field(default_factory=dict)
+    """Greedy mean return at each evaluated environment step."""
+
+
+def _settings(recipe: Any, algo: str) -> dict[str, Any]:
+    """The recipe's settings for ``algo`` as SB3 keyword arguments (its budget and env count aside)."""
+    from .sb3 import _schedule
+
+    table = recipe.teachers.get(algo, {})
+    unsupported = {"net_arch", "policy_kwargs", "noise_type", "noise_std"} & set(table)
+    if unsupported:
+        raise UsageError(f"finetune: envs/{recipe.name}.toml [{algo}] sets {', '.join(sorted(unsupported))}, which "
+                         f"would change the exported actor; fine-tune with SB3 directly")
+    kw = {k: _schedule(v) for k, v in table.items() if k not in ("steps", "n_envs")}
+    return kw | {"n_envs": table.get("n_envs", 1)}
+
+
+def _actor_parameters(policy: Any) -> list[Any]:
+    """The parameters the actor's output depends on (the features extractor is the actor's: it holds the
+    student's convolutions when the policy is a CNN)."""
+    modules = [policy.features_extractor, policy.mlp_extractor.policy_net, policy.action_net]
+    return [p for m in modules for p in m.parameters()]
+
+
+def finetune(run_dir: str | os.PathLike, algo: str = "ppo", steps: int = 50_000, critic_warmup: int = 10_000,
+             seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10,
+             from_scratch: bool = False) -> FinetuneResult:
+    """Fine-tune the student of ``run_dir`` for ``steps`` environment steps (see the module docstring).
+
+    ``from_scratch`` trains the same architecture from SB3's initialisation instead (the baseline of a
+    fine-tuning study); ``critic_warmup`` then does not apply. Logged under ``finetune/<variant>/``,
+    the variant naming the algorithm, the start and the seed (e.g. ``finetune/ppo-warmup-s0/``).
+    """
+    if steps < 1 or critic_warmup < 0 or critic_warmup >= steps or eval_every < 1 or eval_episodes < 1:
+        raise UsageError(f"finetune: need --steps >= 1, 0 <= --critic-warmup < --steps, --eval-every >= 1 and "
+                         f"--eval-episodes >= 1 (got {steps}, {critic_warmup}, {eval_every}, {eval_episodes})")
+    _, _, config = load_student(run_dir)
+    recipe = resolve_env(config.get("env", ""))
+    kw = _settings(recipe, algo)
+    model = exported_model(run_dir, algo, seed, **kw)
+    if from_scratch:  # the same architecture and settings, SB3's initialisation
+        model = sb3_class(algo)(model.policy_class, model.env, policy_kwargs=model.policy_kwargs, seed=seed,
+                                device="cpu", verbose=0, **{k: v for k, v in kw.items() if k != "n_envs"})
+    start = "scratch" if from_scratch else ("warmup" if critic_warmup else "student")
+    variant = f"{algo}-{start}-s{seed}"
+    model.set_logger(_logger(Path(run_dir), f"finetune/{variant}/"))
+    evaluation = _Evaluation(model, recipe, eval_every, eval_episodes, seed)
+    evaluation.run()  # step 0: the exported student as it is
+    if critic_warmup and not from_scratch:
+        warm_up_critic(model, critic_warmup, evaluation)
+    model.learn(max(steps - model.num_timesteps, 1), callback=evaluation, reset_num_timesteps=False)
+    evaluation.run()
+    path = Path(run_dir) / f"finetune-{variant}.zip"
+    model.save(path)
+    return FinetuneResult(model, path, evaluation.returns)
+
+
+def warm_up_critic(model: Any, steps: int, callback: BaseCallback | None = None) -> None:
+    """Run ``model.learn`` for ``steps`` environment steps with the actor frozen: only the critic learns."""
+    actor = _actor_parameters(model.policy)
+    for p in actor:
+        p.requires_grad_(False)
+    try:
+        model.learn(steps, callback=callback)
+    finally:
+        for p in actor:
+            p.requires_grad_(True)
+
+
+def _logger(run_dir: Path, prefix: str) -> Logger:
+    """SB3's logger writing into the run's own TensorBoard files, every key under ``prefix``."""
+
+    class _Prefixed(TensorBoardOutputFormat):
+        def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+            super().write({prefix + k: v for k, v in key_values.items()},
+                          {prefix + k: v for k, v in key_excluded.items()}, step)
+
+    return Logger(str(run_dir), [_Prefixed(str(run_dir))])
+
+
+class _Evaluation(BaseCallback):
+    """Greedy returns every ``every`` environment steps (and when :meth:`run` is called), logged as ``eval_return``."""
+
+    def __init__(self, model: Any, recipe: Any, every: int, episodes: int, seed: int) -> None:
+        from stable_baselines3.common.env_util import make_vec_env
+
+        super().__init__()
+        self.sb3_model, self.every, self.episodes = model, every, episodes
+        self.returns: dict[int, float] = {}
+        self.eval_env = make_vec_env(lambda: make_env(recipe), n_envs=1, seed=eval_seed(seed))
+
+    def _on_step(self) -> bool:
+        if self.sb3_model.num_timesteps // self.every > max(self.returns, default=0) // self.every:
+            self.run()
+        return True
+
+    def run(self) -> None:
+        mean = float(np.mean(evaluate_policy(self.sb3_model, self.eval_env, self.episodes, deterministic=True,
+                                             return_episode_rewards=True)[0]))
+        step = int(self.sb3_model.num_timesteps)
+        self.returns[step] = float(mean)
+        self.sb3_model.logger.record("eval_return", float(mean))
+        self.sb3_model.logger.dump(step)

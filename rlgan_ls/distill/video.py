@@ -1,0 +1,80 @@
+"""A video of a distilled student acting greedily: an MP4 beside the run, and the same clip in its TensorBoard.
+
+The environment is created with ``render_mode="rgb_array"`` only when its ``metadata["render_modes"]``
+offers it; otherwise the request is refused in one line (nothing is asked of an env that it does not
+offer). The MP4 is encoded by moviepy with the ffmpeg binary that ``imageio-ffmpeg`` ships in its wheel,
+so recording works offline; TensorBoard gets an animated GIF in its Images tab (``eval/video``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .. import tags
+from ..actions import action_spec
+from ..envs import EnvRecipe, make_env, resolve_env
+from ..errors import UsageError
+from ..runs import RunLogger
+from .config import DistillConfig
+from .rollouts import eval_seed
+from .students import load_student, student_actor
+
+__all__ = ["check_filmable", "record_video"]
+
+
+def record_video(run_dir: str | os.PathLike, path: str | os.PathLike | None = None, seed: int | None = None,
+                 max_steps: int = 1000) -> tuple[Path, float]:
+    """Film one greedy episode of the student of ``run_dir``; return the MP4's path and the episode's return.
+
+    Default path ``<run_dir>/student.mp4``; default seed the run's evaluation seed. The clip is also
+    logged to the run's TensorBoard as ``eval/video``.
+    """
+    student, spec, config = load_student(run_dir)
+    recipe = resolve_env(config.get("env", ""))
+    check_filmable(recipe)
+    env = make_env(recipe, render_mode="rgb_array")
+    aspec = action_spec(env.action_space, recipe.name, int(config.get("bins", DistillConfig.bins)),
+                        config.get("action_low"), config.get("action_high"))
+    act = student_actor(student, spec.nvec, aspec.to_env, "cpu")
+    obs, _ = env.reset(seed=seed if seed is not None else eval_seed(int(config.get("seed", 0))))
+    frames, total, done = [np.asarray(env.render())], 0.0, False  # (H, W, 3) uint8 each
+    while not done and len(frames) <= max_steps:
+        obs, reward, terminated, truncated, _ = env.step(act(np.asarray(obs)[None])[0])
+        frames.append(np.asarray(env.render()))
+        total += float(reward)
+        done = terminated or truncated
+    fps = int(env.metadata.get("render_fps") or 30)
+    env.close()
+    out = Path(path) if path is not None else Path(run_dir) / "student.mp4"
+    _write_mp4(frames, out, fps)
+    with RunLogger(run_dir) as logger:
+        logger.animation(tags.VIDEO, frames[::2], fps=fps / 2)  # every other frame keeps the event file small
+    return out, total
+
+
+def check_filmable(recipe: EnvRecipe) -> None:
+    """:class:`UsageError` unless the env offers ``rgb_array`` rendering (asked without a render mode)."""
+    probe = make_env(recipe)
+    modes = list(probe.metadata.get("render_modes") or [])
+    probe.close()
+    if "rgb_array" not in modes:
+        raise UsageError(f"--video: {recipe.name} renders no rgb_array frames (its render modes: "
+                         f"{', '.join(modes) or 'none'}); there is nothing to film")
+
+
+def _write_mp4(frames: list[np.ndarray], out: Path, fps: int) -> None:
+    """Encode ``frames`` (H, W, 3) uint8 as an H.264 MP4 at ``out``, atomically."""
+    from moviepy import ImageSequenceClip
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
+    os.close(fd)
+    try:
+        ImageSequenceClip(frames, fps=fps).write_videofile(tmp, codec="libx264", audio=False, logger=None)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
