@@ -29,7 +29,7 @@ from ..envs import make_env, resolve_env
 from ..errors import UsageError
 from .export import exported_model
 from .rollouts import eval_seed
-from .sb3 import sb3_class
+from .sb3 import sb3_class, schedule
 from .students import load_student
 
 __all__ = ["FinetuneResult", "finetune", "warm_up_critic"]
@@ -49,14 +49,12 @@ class FinetuneResult:
 
 def _settings(recipe: Any, algo: str) -> dict[str, Any]:
     """The recipe's settings for ``algo`` as SB3 keyword arguments (its budget and env count aside)."""
-    from .sb3 import _schedule
-
     table = recipe.teachers.get(algo, {})
     unsupported = {"net_arch", "policy_kwargs", "noise_type", "noise_std"} & set(table)
     if unsupported:
         raise UsageError(f"finetune: envs/{recipe.name}.toml [{algo}] sets {', '.join(sorted(unsupported))}, which "
                          f"would change the exported actor; fine-tune with SB3 directly")
-    kw = {k: _schedule(v) for k, v in table.items() if k not in ("steps", "n_envs")}
+    kw = {k: schedule(v) for k, v in table.items() if k not in ("steps", "n_envs")}
     return kw | {"n_envs": table.get("n_envs", 1)}
 
 

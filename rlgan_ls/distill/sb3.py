@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
 __all__ = ["PICKLE_WARNING", "build_model", "detect_sb3_algo", "load_sb3_teacher", "parse_hyperparams", "sb3_class",
-           "teacher_settings"]
+           "schedule", "teacher_settings"]
 
 PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
                   "code; load only teacher files you trust")
@@ -130,7 +130,7 @@ def teacher_settings(recipe: EnvRecipe, algo: str | None, steps: int | None,
     return algo, params, source
 
 
-def _schedule(value: Any) -> Any:
+def schedule(value: Any) -> Any:
     """The zoo's ``lin_X`` strings -> a schedule decaying linearly from X to 0."""
     if isinstance(value, str) and value.startswith("lin_"):
         start = float(value[4:])
@@ -161,7 +161,7 @@ def build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int,
         kw["action_noise"] = _action_noise(params["noise_type"], params.get("noise_std", 0.1), venv.action_space)
     try:
         return sb3_class(algo)("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs or None, device="cpu",
-                               verbose=0, **{k: _schedule(v) for k, v in kw.items()})
+                               verbose=0, **{k: schedule(v) for k, v in kw.items()})
     except TypeError as e:
         raise UsageError(f"{source}: a setting of the {algo.upper()} teacher is not an argument of it ({e})") from None
     except AssertionError as e:  # SB3 asserts the action spaces an algorithm supports
