@@ -131,3 +131,19 @@ def test_video_of_the_student(cartpole_run, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--video" in err[0] and "rgb_array" in err[0]
     assert json.loads((plain.run_dir / "config.json").read_text())["env"] == "RlganReach-v0"
+
+
+def test_video_without_the_renderer_is_one_line(cartpole_run, monkeypatch, capsys):
+    """A render backend that is not installed (pygame, box2d) is named in one line, exit 2, no MP4 left."""
+    import gymnasium as gym
+    from gymnasium.error import DependencyNotInstalled
+
+    def missing(self):
+        raise DependencyNotInstalled('pygame is not installed, run `pip install "gymnasium[classic-control]"`')
+
+    monkeypatch.setattr(gym.Wrapper, "render", missing)
+    before = sorted(p.name for p in cartpole_run.run_dir.iterdir())
+    assert main(["evaluate", str(cartpole_run.run_dir), "--episodes", "1", "--video"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--video" in err[0] and "classic-control" in err[0]
+    assert sorted(p.name for p in cartpole_run.run_dir.iterdir()) == before

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from gymnasium.error import DependencyNotInstalled
 
 from .. import tags
 from ..actions import action_spec
@@ -41,7 +42,12 @@ def record_video(run_dir: str | os.PathLike, path: str | os.PathLike | None = No
                         config.get("action_low"), config.get("action_high"))
     act = student_actor(student, spec.nvec, aspec.to_env, "cpu")
     obs, _ = env.reset(seed=seed if seed is not None else eval_seed(int(config.get("seed", 0))))
-    frames, total, done = [np.asarray(env.render())], 0.0, False  # (H, W, 3) uint8 each
+    try:
+        first = env.render()
+    except DependencyNotInstalled as e:  # e.g. pygame for classic control, box2d for LunarLander
+        env.close()
+        raise UsageError(f"--video: {recipe.name} cannot render here: {e}") from e
+    frames, total, done = [np.asarray(first)], 0.0, False  # (H, W, 3) uint8 each
     while not done and len(frames) <= max_steps:
         obs, reward, terminated, truncated, _ = env.step(act(np.asarray(obs)[None])[0])
         frames.append(np.asarray(env.render()))
