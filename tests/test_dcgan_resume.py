@@ -40,8 +40,13 @@ def _curve(run: Path, tag: str) -> list[tuple[int, float]]:
 
 @pytest.mark.parametrize("smoothing", ["one-sided", "flip"])  # flip also draws random labels
 def test_kill_and_resume_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smoothing: str) -> None:
+    kill_and_resume(tmp_path, monkeypatch, [*TINY, "--smoothing", smoothing])
+
+
+def kill_and_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    """``gan ARGS`` for 9 steps straight, and killed at step 7 then resumed: checkpoints and curves identical."""
     # 5 epochs of 80 images in 16-image batches: the interrupted run crosses an epoch boundary.
-    common = [*TINY, "--smoothing", smoothing, "--steps", "9", "--checkpoint-every", "4", "--logdir", str(tmp_path)]
+    common = [*args, "--steps", "9", "--checkpoint-every", "4", "--logdir", str(tmp_path)]
     assert main(["gan", *common, "--run-name", "straight"]) == 0
 
     original = GANStep.__call__

@@ -174,3 +174,36 @@ def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> N
     for r in range(WORLD):  # each rank continued from its own random states, not rank 0's
         for name in ("noise", "flip", "augment"):
             assert torch.equal(a["rng"]["ranks"][r][name], b["rng"]["ranks"][r][name]), (r, name)
+
+
+def torchrun_one_process(tmp_path: Path, device: str) -> tuple[dict, dict]:
+    """The final checkpoints of a tiny GAN run under ``torchrun --standalone --nproc-per-node 1`` (DDP over
+    gloo on CPU, nccl on CUDA) and of the same run in a plain process: ``(torchrun, plain)``."""
+    import subprocess
+    import sys
+
+    from rlgan_ls.cli import main
+    from rlgan_ls.runs import load_checkpoint
+
+    args = ["gan", "--dataset", "digits", "--max-images", "64", "--image-size", "32", "--g-width", "4",
+            "--d-width", "4", "--z-dim", "8", "--batch-size", "16", "--steps", "4", "--eval-samples", "32",
+            "--classifier-steps", "20", "--eval-every", "100", "--no-progress", "--seed", "1", "--device", device,
+            "--logdir", str(tmp_path)]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # CPU convolutions round differently per thread count
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
+                           "-m", "rlgan_ls.cli", *args, "--run-name", "torchrun"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main([*args, "--run-name", "plain"]) == 0
+    return tuple(load_checkpoint(tmp_path / name / "checkpoints" / "last.safetensors")  # type: ignore[return-value]
+                 for name in ("torchrun", "plain"))
+
+
+def test_torchrun_with_one_process_trains_like_a_plain_run(tmp_path: Path) -> None:
+    """One gloo rank under DDP averages over a world of one: the same parameters, bit for bit."""
+    launched, plain = torchrun_one_process(tmp_path, "cpu")
+    assert launched["step"] == plain["step"] == 4
+    for part in ("G", "D"):
+        for k in plain[part]:
+            assert torch.equal(launched[part][k], plain[part][k]), (part, k)

@@ -2,6 +2,8 @@
 
 ``torchrun --nproc-per-node N -m rlgan_ls.cli gan ...`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; without them the run is a single process.
+Under torchrun the process group is joined and the models wrapped in DDP even for one process
+(``--nproc-per-node 1``), so the nccl/gloo path is the one a single GPU exercises too.
 Rank 0 alone writes logs, checkpoints and metrics.
 """
 
@@ -28,6 +30,8 @@ class DistInfo:
     rank: int
     world_size: int
     device: torch.device
+    launched: bool = False
+    """Started by torchrun (its process group joined), whatever the world size."""
 
     @property
     def is_main(self) -> bool:
@@ -35,7 +39,8 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world_size > 1
+        """Collectives and DDP are in use: several processes, or one launched by torchrun."""
+        return self.world_size > 1 or self.launched
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -49,16 +54,17 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def setup(device: str) -> DistInfo:
-    """Join the process group when launched by torchrun; otherwise a world of one."""
+    """Join the process group when launched by torchrun (any world size); otherwise a world of one."""
+    launched = "RANK" in os.environ and "WORLD_SIZE" in os.environ
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
     dev = resolve_device(device, local_rank)
-    if world > 1 and not dist.is_initialized():
+    if launched and not dist.is_initialized():
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
-    return DistInfo(rank=rank, world_size=world, device=dev)
+    return DistInfo(rank=rank, world_size=world, device=dev, launched=launched)
 
 
 def barrier(info: DistInfo) -> None:
