@@ -13,6 +13,7 @@ ratios. Both see the same batches; data loading is excluded on both sides (the b
 
     python bench/bench_dcgan.py [--device cpu|cuda] [--image-size 64] [--batch-size 64] [--rounds 8]
     python bench/bench_dcgan.py --no-channels-last   # ours in the NCHW layout
+    python bench/bench_dcgan.py --profile 10   # then where each side's time goes: torch.profiler's top ops
 """
 
 from __future__ import annotations
@@ -118,12 +119,28 @@ def _worker(side: str, args: argparse.Namespace, conn: Connection) -> None:
     _sync(args.device)
     conn.send(f"{settings}, threads {torch.get_num_threads()}")
     while (msg := conn.recv()) is not None:
+        if msg[0] == "profile":
+            conn.send(_profile(step, *msg[1:], args.device))
+            continue
         start, n = msg
         t0 = time.perf_counter()
         for i in range(n):
             step(start + i)
         _sync(args.device)
         conn.send(time.perf_counter() - t0)
+
+
+def _profile(step: Callable[[int], None], start: int, n: int, device: str) -> str:
+    """torch.profiler's table of the ops that took the most time over ``n`` steps (device time on CUDA)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    with profile(activities=activities) as prof:
+        for i in range(n):
+            step(start + i)
+        _sync(device)
+    key = "device_time_total" if device.startswith("cuda") else "cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=15)
 
 
 def main() -> None:
@@ -139,6 +156,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads in each worker (default: torch's)")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps-per-round", type=int, default=5)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after timing, profile N steps of each side and print the top ops")
     args = parser.parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the spawned workers
@@ -161,7 +180,11 @@ def main() -> None:
             conn = workers[side][1]
             conn.send((3 + r * args.steps_per_round, args.steps_per_round))
             times[side].append(conn.recv() / args.steps_per_round)
-    for proc, conn in workers.values():
+    tables = {}
+    for side, (proc, conn) in workers.items():
+        if args.profile:
+            conn.send(("profile", 3 + args.rounds * args.steps_per_round, args.profile))
+            tables[side] = conn.recv()
         conn.send(None)
         proc.join()
 
@@ -175,6 +198,8 @@ def main() -> None:
     ratios = sorted(b / a for a, b in zip(times["ours"], times["reference"]))
     print(f"speed-up: {ips['ours'] / ips['reference']:.2f}x (per-round ratios {ratios[0]:.2f}-{ratios[-1]:.2f}, "
           f"median {statistics.median(ratios):.2f})")
+    for side, table in tables.items():
+        print(f"\n{side}, {args.profile} steps under torch.profiler:\n{table}")
 
 
 if __name__ == "__main__":
