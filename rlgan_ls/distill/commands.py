@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import tags
-from ..actions import action_spec
 from ..envs import TEACHER_ALGOS, make_vec, resolve_env
 from ..errors import UsageError
 from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
@@ -119,25 +118,22 @@ def _evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from .rollouts import eval_seed, evaluate
-    from .students import load_student, student_actor
+    from .students import load_run, student_actor
 
     if args.episodes < 1 or args.envs < 1:
         raise UsageError("--episodes and --envs must be >= 1")
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"RUN_DIR {run_dir} is not a directory")
-    student, spec, config = load_student(run_dir)
-    if "env" not in config:
-        raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
-    recipe = resolve_env(config["env"])
+    run = load_run(run_dir)
+    student, spec, config, recipe = run.student, run.spec, run.config, run.recipe
     if args.video is not None:
         from .video import check_filmable
 
         check_filmable(recipe)  # before evaluating: a request that cannot be met fails first
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))
-    aspec = action_spec(envs.single_action_space, recipe.name, int(config.get("bins", DistillConfig.bins)),
-                        config.get("action_low"), config.get("action_high"))
+    aspec = run.action_spec(envs.single_action_space)
     seed = args.seed if args.seed is not None else eval_seed(int(config.get("seed", 0)))
     try:
         ev = evaluate(envs, student_actor(student, spec.nvec, aspec.to_env, "cpu"), args.episodes, seed)
@@ -152,6 +148,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.video is not None:
         from .video import record_video
 
-        path, episode_return = record_video(run_dir, args.video or None, seed)
+        path, episode_return = record_video(run, args.video or None, seed)
         print(f"video of one greedy episode (return {episode_return:.2f}): {path}")
     return 0

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..envs import make_env, resolve_env
+from ..envs import make_env
 from ..errors import UsageError
 from .sb3 import sb3_class
-from .students import CNNStudent, MLPStudent, StudentSpec, load_student
+from .students import CNNStudent, DistilledRun, MLPStudent, StudentSpec, load_run
 
 __all__ = ["EXPORT_ALGOS", "export_student", "exported_model"]
 
@@ -61,9 +61,10 @@ def _copy_actor(student: nn.Module, policy: Any) -> None:
         dst.load_state_dict(src.state_dict())  # weight and bias
 
 
-def exported_model(run_dir: str | os.PathLike, algo: str = "ppo", seed: int = 0, critic: list[int] | None = None,
-                   n_envs: int = 1, **kwargs: Any) -> Any:
-    """An SB3 ``algo`` model on the run's env whose actor is the student of ``run_dir``.
+def exported_model(run: str | os.PathLike | DistilledRun, algo: str = "ppo", seed: int = 0,
+                   critic: list[int] | None = None, n_envs: int = 1, **kwargs: Any) -> Any:
+    """An SB3 ``algo`` model on the run's env whose actor is the student of ``run`` (a run directory, or
+    one loaded with :func:`~rlgan_ls.distill.students.load_run`).
 
     ``critic`` is the value network's hidden layers (default [64, 64]); ``kwargs`` go to the SB3 class.
     """
@@ -72,17 +73,14 @@ def exported_model(run_dir: str | os.PathLike, algo: str = "ppo", seed: int = 0,
     import gymnasium as gym
     from stable_baselines3.common.env_util import make_vec_env
 
-    student, spec, config = load_student(run_dir)
-    if "env" not in config:
-        raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
-    policy, policy_kwargs = _policy_kwargs(student, spec, critic or [64, 64])
-    recipe = resolve_env(config["env"])
-    venv = make_vec_env(lambda: make_env(recipe), n_envs=n_envs, seed=seed)
+    run = run if isinstance(run, DistilledRun) else load_run(run)
+    policy, policy_kwargs = _policy_kwargs(run.student, run.spec, critic or [64, 64])
+    venv = make_vec_env(lambda: make_env(run.recipe), n_envs=n_envs, seed=seed)
     if isinstance(venv.action_space, gym.spaces.Box):
-        raise UsageError(f"export: {run_dir} holds a student of binned Box actions; SB3's policies for Box actions "
-                         f"are Gaussians, so it has no SB3 equivalent (use rlgan_ls.distill.load_student)")
+        raise UsageError(f"export: {run.run_dir} holds a student of binned Box actions; SB3's policies for Box "
+                         f"actions are Gaussians, so it has no SB3 equivalent (use rlgan_ls.distill.load_student)")
     model = sb3_class(algo)(policy, venv, policy_kwargs=policy_kwargs, seed=seed, device="cpu", verbose=0, **kwargs)
-    _copy_actor(student, model.policy)
+    _copy_actor(run.student, model.policy)
     return model
 
 

@@ -25,12 +25,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
-from ..envs import make_env, resolve_env
+from ..envs import make_env
 from ..errors import UsageError
 from .export import exported_model
 from .rollouts import eval_seed
 from .sb3 import sb3_class, schedule
-from .students import load_student
+from .students import load_run
 
 __all__ = ["FinetuneResult", "finetune", "warm_up_critic"]
 
@@ -77,10 +77,10 @@ def finetune(run_dir: str | os.PathLike, algo: str = "ppo", steps: int = 50_000,
     if steps < 1 or critic_warmup < 0 or critic_warmup >= steps or eval_every < 1 or eval_episodes < 1:
         raise UsageError(f"finetune: need --steps >= 1, 0 <= --critic-warmup < --steps, --eval-every >= 1 and "
                          f"--eval-episodes >= 1 (got {steps}, {critic_warmup}, {eval_every}, {eval_episodes})")
-    _, _, config = load_student(run_dir)
-    recipe = resolve_env(config.get("env", ""))
+    run = load_run(run_dir)
+    recipe = run.recipe
     kw = _settings(recipe, algo)
-    model = exported_model(run_dir, algo, seed, **kw)
+    model = exported_model(run, algo, seed, **kw)
     if from_scratch:  # the same architecture and settings, SB3's initialisation
         model = sb3_class(algo)(model.policy_class, model.env, policy_kwargs=model.policy_kwargs, seed=seed,
                                 device="cpu", verbose=0, **{k: v for k, v in kw.items() if k != "n_envs"})

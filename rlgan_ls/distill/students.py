@@ -21,15 +21,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..actions import DEFAULT_BINS, ActionSpec, action_spec
+from ..envs import EnvRecipe, resolve_env
 from ..errors import UsageError
 from ..runs import load_checkpoint, save_checkpoint, write_json
 
 __all__ = [
     "CNNStudent",
+    "DistilledRun",
     "MLPStudent",
     "StudentSpec",
     "build_student",
     "greedy_actions",
+    "load_run",
     "load_student",
     "sample_actions",
     "save_student",
@@ -185,3 +189,29 @@ def load_student(path: str | os.PathLike, device: str | torch.device = "cpu") ->
                          f"({type(e).__name__}: {e})") from None
     student.eval()
     return student, spec, dict(state.get("config", {}))
+
+
+@dataclass(frozen=True)
+class DistilledRun:
+    """A run directory written by ``distill``: its student (on the CPU), the student's spec, the run's
+    config and the env recipe it ran on."""
+
+    run_dir: Path
+    student: nn.Module
+    spec: StudentSpec
+    config: dict[str, Any]
+    recipe: EnvRecipe
+
+    def action_spec(self, space: Any) -> ActionSpec:
+        """How the student's choices map onto ``space`` (the env's action space), with the run's bins and bounds."""
+        c = self.config
+        return action_spec(space, self.recipe.name, int(c.get("bins", DEFAULT_BINS)), c.get("action_low"),
+                           c.get("action_high"))
+
+
+def load_run(run_dir: str | os.PathLike) -> DistilledRun:
+    """The student of ``run_dir`` with its run config and env; :class:`UsageError` if ``distill`` did not write it."""
+    student, spec, config = load_student(run_dir)
+    if "env" not in config:
+        raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
+    return DistilledRun(Path(run_dir), student, spec, config, resolve_env(config["env"]))

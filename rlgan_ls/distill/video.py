@@ -16,31 +16,28 @@ import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
 from .. import tags
-from ..actions import action_spec
-from ..envs import EnvRecipe, make_env, resolve_env
+from ..envs import EnvRecipe, make_env
 from ..errors import UsageError
 from ..runs import RunLogger
-from .config import DistillConfig
 from .rollouts import eval_seed
-from .students import load_student, student_actor
+from .students import DistilledRun, load_run, student_actor
 
 __all__ = ["check_filmable", "record_video"]
 
 
-def record_video(run_dir: str | os.PathLike, path: str | os.PathLike | None = None, seed: int | None = None,
-                 max_steps: int = 1000) -> tuple[Path, float]:
-    """Film one greedy episode of the student of ``run_dir``; return the MP4's path and the episode's return.
+def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike | None = None,
+                 seed: int | None = None, max_steps: int = 1000) -> tuple[Path, float]:
+    """Film one greedy episode of the student of ``run`` (a run directory, or one loaded with
+    :func:`~rlgan_ls.distill.students.load_run`); return the MP4's path and the episode's return.
 
     Default path ``<run_dir>/student.mp4``; default seed the run's evaluation seed. The clip is also
     logged to the run's TensorBoard as ``eval/video``.
     """
-    student, spec, config = load_student(run_dir)
-    recipe = resolve_env(config.get("env", ""))
+    run = run if isinstance(run, DistilledRun) else load_run(run)
+    recipe, config = run.recipe, run.config
     check_filmable(recipe)
     env = make_env(recipe, render_mode="rgb_array")
-    aspec = action_spec(env.action_space, recipe.name, int(config.get("bins", DistillConfig.bins)),
-                        config.get("action_low"), config.get("action_high"))
-    act = student_actor(student, spec.nvec, aspec.to_env, "cpu")
+    act = student_actor(run.student, run.spec.nvec, run.action_spec(env.action_space).to_env, "cpu")
     obs, _ = env.reset(seed=seed if seed is not None else eval_seed(int(config.get("seed", 0))))
     try:
         first = env.render()
@@ -55,9 +52,9 @@ def record_video(run_dir: str | os.PathLike, path: str | os.PathLike | None = No
         done = terminated or truncated
     fps = int(env.metadata.get("render_fps") or 30)
     env.close()
-    out = Path(path) if path is not None else Path(run_dir) / "student.mp4"
+    out = Path(path) if path is not None else run.run_dir / "student.mp4"
     _write_mp4(frames, out, fps)
-    with RunLogger(run_dir) as logger:
+    with RunLogger(run.run_dir) as logger:
         logger.animation(tags.VIDEO, frames[::2], fps=fps / 2)  # every other frame keeps the event file small
     return out, total
 
