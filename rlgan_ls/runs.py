@@ -89,14 +89,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def _gif(images: Sequence[Any], ms_per_frame: int) -> bytes:
+    """PIL ``images`` as the bytes of a looping GIF."""
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=list(images[1:]), duration=ms_per_frame,
+                   loop=0)
+    return buffer.getvalue()
+
+
 def save_animation(frames: Sequence[str | os.PathLike], out: str | os.PathLike, ms_per_frame: int = 500) -> None:
     """Atomically write the image files ``frames`` as a looping GIF at ``out``."""
     from PIL import Image
 
-    images = [Image.open(f).convert("RGB") for f in frames]
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
-    atomic_write_bytes(out, buffer.getvalue())
+    atomic_write_bytes(out, _gif([Image.open(f).convert("RGB") for f in frames], ms_per_frame))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -257,11 +262,8 @@ class RunLogger:
         images = [Image.fromarray(f) for f in frames]
         scale = min(1.0, max_width / images[0].width)
         size = (round(images[0].width * scale), round(images[0].height * scale))
-        images = [im.resize(size) for im in images]
-        buffer = io.BytesIO()
-        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=round(1000 / fps),
-                       loop=0)
-        image = Summary.Image(height=size[1], width=size[0], colorspace=3, encoded_image_string=buffer.getvalue())
+        gif = _gif([im.resize(size) for im in images], round(1000 / fps))
+        image = Summary.Image(height=size[1], width=size[0], colorspace=3, encoded_image_string=gif)
         self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
 
     def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
