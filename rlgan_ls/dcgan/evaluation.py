@@ -46,6 +46,7 @@ from .. import tags
 from ..metrics import frechet_distance
 from ..runs import cache_root, load_checkpoint, save_checkpoint
 from .data import ImageData
+from .mnist import mode_ids
 
 __all__ = ["CONFIDENT", "MODES", "SHARE", "Evaluator", "EvalClassifier", "class_stats", "get_classifier", "mode_stats"]
 
@@ -146,7 +147,7 @@ def class_stats(probs: Tensor, real_hist: Tensor) -> tuple[Tensor, Tensor, Tenso
 
 def mode_stats(digits: Tensor) -> tuple[Tensor, Tensor]:
     """Stacked MNIST: modes hit and KL(p_gen || uniform over 1000) from per-channel digits ``(N, 3)``."""
-    ids = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]  # (N,) mode of each sample
+    ids = mode_ids(digits)  # (N,) mode of each sample
     p = torch.bincount(ids, minlength=MODES).double() / max(ids.numel(), 1)  # (1000,)
     return (p > 0).sum().double(), (torch.xlogy(p, p) + p * math.log(MODES)).sum()
 

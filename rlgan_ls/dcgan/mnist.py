@@ -21,7 +21,7 @@ from torch import Tensor
 
 from ..errors import UsageError
 
-__all__ = ["STACKED_IMAGES", "mnist_5k", "stack_digits"]
+__all__ = ["STACKED_IMAGES", "mnist_5k", "mode_ids", "stack_digits"]
 
 STACKED_IMAGES = 25_600
 """Stacked images per dataset, as in PacGAN's Stacked MNIST experiments."""
@@ -41,6 +41,11 @@ def mnist_5k() -> tuple[Tensor, Tensor, int]:
     return images, torch.from_numpy(np.asarray(y)).long(), 10
 
 
+def mode_ids(digits: Tensor) -> Tensor:
+    """The mode ``(N,)`` of stacked images from their digits ``(N, 3)``: 100 * red + 10 * green + blue."""
+    return digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+
+
 def stack_digits(images: Tensor, labels: Tensor, n: int = STACKED_IMAGES) -> tuple[Tensor, Tensor, Tensor]:
     """``n`` images whose three channels are random single-channel ``images`` ``(M, 1, H, W)``.
 
@@ -50,4 +55,4 @@ def stack_digits(images: Tensor, labels: Tensor, n: int = STACKED_IMAGES) -> tup
     pick = torch.randint(0, images.shape[0], (n, 3), generator=torch.Generator().manual_seed(_STACK_SEED))
     stacked = images[pick, 0]  # (n, 3, H, W): channel c of image i is images[pick[i, c]]
     digits = labels[pick]  # (n, 3)
-    return stacked, digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], digits
+    return stacked, mode_ids(digits), digits
