@@ -26,7 +26,7 @@ from typing import Any
 
 from . import tags
 from .errors import UsageError
-from .plots import plot_curves, plot_improvement, plot_intervals, plot_profile, plot_samples
+from .plots import plot_curves, plot_improvement, plot_intervals, plot_profile, plot_samples, shown_runs
 from .runs import read_json
 from .summary import Study, summarize, write_tables
 
@@ -139,11 +139,10 @@ def compare(exp_dir: str | Path, out: str | Path | None = None, reps: int = 2000
 def _animations(study: Study, runs: list[RunRecord], out: Path) -> list[Path]:
     """Each alpha's ``samples.gif`` (first task, lowest seed): the sample grid over training."""
     files = []
-    for a in study.alphas:
-        members = sorted((r for r in runs if r.alpha == a and r.task == study.tasks[0]), key=lambda r: r.seed)
-        if members and (members[0].path / "samples.gif").is_file():
-            files.append(out / f"samples_a{a:g}.gif")
-            shutil.copyfile(members[0].path / "samples.gif", files[-1])
+    for r in shown_runs(study, runs):
+        if (r.path / "samples.gif").is_file():
+            files.append(out / f"samples_a{r.alpha:g}.gif")
+            shutil.copyfile(r.path / "samples.gif", files[-1])
     return files
 
 

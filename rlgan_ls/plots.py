@@ -15,24 +15,27 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from scipy import stats as sp_stats
 
 from . import tags
-from .stats import performance_profile
-from .summary import ALL_TASKS, Study
+from .stats import bootstrap_interval, performance_profile
+from .summary import ALL_TASKS, Study, task_scores
 
-__all__ = ["plot_curves", "plot_improvement", "plot_intervals", "plot_profile", "plot_samples"]
+__all__ = ["plot_curves", "plot_improvement", "plot_intervals", "plot_profile", "plot_samples", "shown_runs"]
 
 
 class Run(Protocol):
+    name: str
     path: Path
     task: str
     alpha: float
     seed: int
     metrics: dict[str, float]
+
+
+R = TypeVar("R", bound=Run)
 
 
 def _pyplot() -> Any:
@@ -104,8 +107,7 @@ def plot_profile(study: Study, runs: Sequence[Run], out: Path, reps: int) -> lis
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
     for a in study.alphas:
-        scores = [s for t in study.tasks if (s := np.array([r.metrics[metric] for r in runs if r.alpha == a
-                  and r.task == t and math.isfinite(r.metrics.get(metric, math.nan))])).size]
+        scores = task_scores([r for r in runs if r.alpha == a], study.tasks, metric)
         if not scores:
             continue
         frac, band = performance_profile(scores, taus, reps)
@@ -138,13 +140,12 @@ def _scalars(runs: Sequence[Run], names: Sequence[str]) -> Any:
 
 def _mean_band(table: Any, reps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per step (columns), the mean over runs (rows) and its bootstrap 95 % interval (NaN with one run)."""
-    values = table.to_numpy(dtype=np.float64)  # (runs, steps)
-    mean = values.mean(axis=0)
-    if values.shape[0] < 2 or reps < 1:
+    values = table.to_numpy(dtype=np.float64).T  # (steps, runs)
+    mean = values.mean(axis=-1)
+    ci = bootstrap_interval([values], np.mean, reps)
+    if ci is None:
         return mean, np.full_like(mean, math.nan), np.full_like(mean, math.nan)
-    ci = sp_stats.bootstrap((values,), np.mean, n_resamples=reps, axis=0, method="percentile", vectorized=True,
-                            rng=np.random.default_rng(0)).confidence_interval
-    return mean, np.asarray(ci.low), np.asarray(ci.high)
+    return mean, ci[0], ci[1]
 
 
 def plot_curves(study: Study, runs: Sequence[Run], out: Path, reps: int) -> list[Path]:
@@ -186,13 +187,16 @@ def _last_image(run_dir: Path, tag: str) -> Any:
     return Image.open(io.BytesIO(acc.Images(tag)[-1].encoded_image_string)).convert("RGB")
 
 
+def shown_runs(study: Study, runs: Sequence[R]) -> list[R]:
+    """The run whose samples the report shows for each alpha: the first task's lowest seed."""
+    first = [min((r for r in runs if r.alpha == a and r.task == study.tasks[0]), key=lambda r: r.seed, default=None)
+             for a in study.alphas]
+    return [r for r in first if r is not None]
+
+
 def plot_samples(study: Study, runs: Sequence[Run], out: Path) -> list[Path]:
-    picks = []  # the first task's lowest seed of each alpha
-    for a in study.alphas:
-        members = sorted((r for r in runs if r.alpha == a and r.task == study.tasks[0]), key=lambda r: r.seed)
-        img = _last_image(members[0].path, tags.SAMPLES) if members else None
-        if img is not None:
-            picks.append((a, members[0].seed, img))
+    picks = [(r.alpha, r.seed, img) for r in shown_runs(study, runs)
+             if (img := _last_image(r.path, tags.SAMPLES)) is not None]
     if not picks:
         return []
     plt = _pyplot()

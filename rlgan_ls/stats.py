@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["AGGREGATES", "Interval", "aggregate_interval", "iqm", "performance_profile",
+__all__ = ["AGGREGATES", "Interval", "aggregate_interval", "bootstrap_interval", "iqm", "performance_profile",
            "probability_of_improvement", "probability_of_improvement_interval"]
 
 Scores = Sequence[np.ndarray]  # one 1-D array of run scores per task
@@ -52,14 +52,20 @@ def _check(scores: Scores) -> list[np.ndarray]:
     return arrays
 
 
-def _bootstrap(samples: list[np.ndarray], statistic: Callable[..., np.ndarray], reps: int, seed: int,
-               level: float) -> tuple[float, float]:
-    if reps < 1 or min(a.size for a in samples) < 2:
-        return math.nan, math.nan
+def bootstrap_interval(samples: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], reps: int = 2000,
+                       seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray] | None:
+    """Percentile bootstrap interval ``(low, high)`` of a vectorized ``statistic`` of ``samples``, each
+    resampled on its own along its last axis (stratified); None without replicates or with a sample of
+    fewer than 2 values."""
+    if reps < 1 or min(a.shape[-1] for a in samples) < 2:
+        return None
     result = stats.bootstrap(samples, statistic, n_resamples=reps, vectorized=True, paired=False, axis=-1,
                              confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
-    ci = result.confidence_interval
-    return float(ci.low), float(ci.high)
+    return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+
+
+def _interval(point: float, ci: tuple[np.ndarray, np.ndarray] | None, n: int) -> Interval:
+    return Interval(point, float(ci[0]), float(ci[1]), n) if ci else Interval(point, math.nan, math.nan, n)
 
 
 def aggregate_interval(scores: Scores, aggregate: str = "iqm", reps: int = 2000, seed: int = 0,
@@ -70,8 +76,8 @@ def aggregate_interval(scores: Scores, aggregate: str = "iqm", reps: int = 2000,
     def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
         return fn(np.concatenate(samples, axis=axis), axis=axis)
 
-    low, high = _bootstrap(arrays, statistic, reps, seed, level)
-    return Interval(float(statistic(*arrays)), low, high, sum(a.size for a in arrays))
+    ci = bootstrap_interval(arrays, statistic, reps, seed, level)
+    return _interval(float(statistic(*arrays)), ci, sum(a.size for a in arrays))
 
 
 def _poi(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray]) -> np.ndarray:
@@ -100,8 +106,8 @@ def probability_of_improvement_interval(x: Scores, y: Scores, reps: int = 2000, 
     def statistic(*samples: np.ndarray, axis: int = -1) -> np.ndarray:
         return _poi(samples[:t], samples[t:])
 
-    low, high = _bootstrap([*xs, *ys], statistic, reps, seed, level)
-    return Interval(float(_poi(xs, ys)), low, high, sum(a.size for a in xs) + sum(a.size for a in ys))
+    ci = bootstrap_interval([*xs, *ys], statistic, reps, seed, level)
+    return _interval(float(_poi(xs, ys)), ci, sum(a.size for a in xs) + sum(a.size for a in ys))
 
 
 def performance_profile(scores: Scores, taus: np.ndarray, reps: int = 2000, seed: int = 0,
@@ -116,9 +122,4 @@ def performance_profile(scores: Scores, taus: np.ndarray, reps: int = 2000, seed
         per_task = [(np.moveaxis(x, axis, -1)[..., None] > taus).mean(axis=-2) for x in samples]
         return np.moveaxis(np.mean(per_task, axis=0), -1, 0)
 
-    point = profile(*arrays)
-    if reps < 1 or min(a.size for a in arrays) < 2:
-        return point, None
-    result = stats.bootstrap(arrays, profile, n_resamples=reps, vectorized=True, paired=False, axis=-1,
-                             confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
-    return point, (np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high))
+    return profile(*arrays), bootstrap_interval(arrays, profile, reps, seed, level)

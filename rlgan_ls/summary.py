@@ -24,7 +24,7 @@ import numpy as np
 from . import tags
 from .stats import Interval, aggregate_interval, probability_of_improvement_interval
 
-__all__ = ["ALL_TASKS", "MetricSummary", "Study", "summarize", "write_tables"]
+__all__ = ["ALL_TASKS", "MetricSummary", "Study", "summarize", "task_scores", "write_tables"]
 
 ALL_TASKS = "all"
 _NAN = Interval(math.nan, math.nan, math.nan, 0)
@@ -74,8 +74,8 @@ class Study:
         return min((c.n for (t, _, _), c in self.cells.items() if t != ALL_TASKS), default=0)
 
 
-def _scores(runs: Sequence[Run], tasks: Sequence[str], metric: str) -> list[np.ndarray]:
-    """Per task, the finite values of ``metric`` (tasks without any left out)."""
+def task_scores(runs: Sequence[Run], tasks: Sequence[str], metric: str) -> list[np.ndarray]:
+    """Per task, the finite values of ``metric`` (tasks without any left out): the input of :mod:`rlgan_ls.stats`."""
     by_task = [np.array([r.metrics[metric] for r in runs if r.task == t and _finite(r, metric)]) for t in tasks]
     return [s for s in by_task if s.size]
 
@@ -99,7 +99,7 @@ def summarize(runs: Sequence[Run], kind: tags.Kind, reps: int = 2000, seed: int 
     metrics = [m for m in tags.TABLE[kind] if any(m in r.metrics for r in runs)]
     study = Study(kind, tasks, alphas, 0.0 if 0.0 in alphas else alphas[0], metrics)
     for m in metrics:
-        lacking = sorted(r.name for r in runs if m not in r.metrics or not math.isfinite(r.metrics[m]))
+        lacking = sorted(r.name for r in runs if not _finite(r, m))
         if lacking:
             study.missing[m] = lacking
     for task in study.rows:
@@ -107,9 +107,9 @@ def summarize(runs: Sequence[Run], kind: tags.Kind, reps: int = 2000, seed: int 
         for m in metrics:
             if task == ALL_TASKS and m not in tags.CROSS_TASK[kind]:
                 continue
-            base = _scores([r for r in runs if r.alpha == study.baseline], members, m)
+            base = task_scores([r for r in runs if r.alpha == study.baseline], members, m)
             for a in alphas:
-                scores = _scores([r for r in runs if r.alpha == a], members, m)
+                scores = task_scores([r for r in runs if r.alpha == a], members, m)
                 if scores:
                     study.cells[(task, a, m)] = _summary(scores, base if a != study.baseline else None,
                                                          tags.BETTER.get(m, 0), reps, seed)
