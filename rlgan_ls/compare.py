@@ -32,7 +32,6 @@ from .summary import Study, summarize, write_tables
 
 __all__ = ["Report", "RunRecord", "compare", "load_runs"]
 
-TASK_KEY = {"distill": "env", "gan": "dataset"}
 # Settings that do not change what a run computes (bookkeeping, hardware, cadence) or that a study varies.
 _FREE = {"alpha", "seed", "logdir", "run_name", "progress", "device", "threads", "cache_dir", "vectorization",
          "eval_envs", "log_every", "eval_every", "checkpoint_every", "layer_grad_every", "compile", "channels_last",
@@ -93,7 +92,7 @@ def _record(name: str, path: Path) -> RunRecord | str:
     if kind not in tags.KINDS or "alpha" not in config or "seed" not in config:
         return "config.json names no kind (distill or gan), alpha or seed; it was not written by this version"
     numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return RunRecord(name, path, kind, str(config.get(TASK_KEY[kind], "?")), float(config["alpha"]),
+    return RunRecord(name, path, kind, str(config.get(tags.TASK_KEY[kind], "?")), float(config["alpha"]),
                      int(config["seed"]), numeric, config)
 
 

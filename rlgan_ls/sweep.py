@@ -24,14 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import tags
 from .errors import UsageError
 from .runs import sanitize, write_json
 from .smoothing import check_alpha
 
 __all__ = ["Cell", "CellResult", "plan_cells", "run_sweep"]
 
-KINDS = ("distill", "gan")
-TASK_FLAG = {"distill": "--env", "gan": "--dataset"}
+KINDS = tags.KINDS
+TASK_FLAG: dict[str, str] = {kind: f"--{key}" for kind, key in tags.TASK_KEY.items()}
 """The flag that names a cell's task, per pipeline."""
 # Flags the sweep sets itself for every cell; passing them through would make cells collide.
 _RESERVED = ("--alpha", "--seed", "--logdir", "--run-name", "--resume", *TASK_FLAG.values())

@@ -11,6 +11,8 @@ from typing import Literal
 
 Kind = Literal["distill", "gan"]
 KINDS: tuple[Kind, ...] = ("distill", "gan")
+TASK_KEY: dict[Kind, str] = {"distill": "env", "gan": "dataset"}
+"""The config field (and, as ``--<field>``, the flag) that names a run's task, per pipeline."""
 """The pipelines; each run writes its kind into ``config.json`` as ``"kind"``."""
 
 # ----------------------------------------------------------------------------- both pipelines
