@@ -17,7 +17,6 @@ Run directories go to --logdir (default: a temporary directory); rerunning the t
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
@@ -28,8 +27,9 @@ import torch
 from rlgan_ls import tags
 from rlgan_ls.distill import DistillConfig, distill
 from rlgan_ls.distill.config import agent_recipe_name
-from rlgan_ls.recipes import build_config, recipe_layer
-from rlgan_ls.sweep import cell_name, run_sweep
+from rlgan_ls.recipes import find_recipe
+from rlgan_ls.runs import Run
+from rlgan_ls.study.sweep import SweepPlan, cell_name, run_sweep
 
 PRIORS = ("uniform", "ordinal", "gaussian")
 COLUMNS = (tags.NORMALIZED_RETURN, tags.ACTION_ERROR, tags.ENTROPY)
@@ -37,15 +37,14 @@ COLUMNS = (tags.NORMALIZED_RETURN, tags.ACTION_ERROR, tags.ENTROPY)
 
 def acceptance(env: str, seeds: list[int], logdir: str) -> None:
     torch.set_num_threads(1)
-    layer, source = recipe_layer("agents", None, agent_recipe_name(env))
+    source = "its agent recipe" if find_recipe("agents", agent_recipe_name(env)) else "no agent recipe"
     print(f"{env}: DAgger, alpha 0.1, ordinal prior, cached teacher ({source}); {platform.machine()}, torch "
           f"{torch.__version__}, 1 thread")
     print(f"{'seed':>4} {'normalized':>10} {'return':>9} {'teacher':>8} {'random':>8} {'action err':>10} "
           f"{'entropy':>8} {'wall s':>7}")
     for seed in seeds:
-        cfg = build_config(DistillConfig, layer, {"env": env, "alpha": 0.1, "prior": "ordinal", "seed": seed,
-                                                  "logdir": logdir, "run_name": f"acceptance-s{seed}",
-                                                  "progress": False}, source=source)
+        cfg = DistillConfig.from_recipe(env, alpha=0.1, prior="ordinal", seed=seed, logdir=logdir,
+                                        run_name=f"acceptance-s{seed}", progress=False)
         m = distill(cfg).metrics
         print(f"{seed:>4} {m[tags.NORMALIZED_RETURN]:>10.3f} {m[tags.RETURN_MEAN]:>9.1f} "
               f"{m[tags.TEACHER_RETURN]:>8.1f} {m[tags.RANDOM_RETURN]:>8.1f} {m[tags.ACTION_ERROR]:>10.3f} "
@@ -59,12 +58,12 @@ def table(envs: list[str], alphas: list[float], bins: list[int], seeds: list[int
         for b in bins:
             for prior in PRIORS:
                 exp = root / agent_recipe_name(env) / f"{prior}-b{b}"
-                run_sweep("distill", alphas, seeds, exp, ["--prior", prior, "--bins", str(b)], workers, quiet=True,
-                          tasks=[env])
+                run_sweep(SweepPlan("distill", alphas, seeds, exp, [env], ["--prior", prior, "--bins", str(b)],
+                                    workers), quiet=True)
                 cells = []
                 for a in alphas:
-                    files = [exp / cell_name(env, a, s) / "metrics.json" for s in seeds]
-                    runs = [json.loads(f.read_text()) for f in files if f.is_file()]
+                    done = [Run(exp / cell_name(env, a, s)) for s in seeds]
+                    runs = [r.metrics for r in done if r.finished]
                     stats = [(statistics.fmean(r[c] for r in runs), statistics.pstdev(r[c] for r in runs))
                              for c in COLUMNS] if runs else []
                     cells.append(" / ".join(f"{m:.2f}±{s:.2f}" for m, s in stats) or "failed")

@@ -33,7 +33,7 @@ from torch import nn
 from rlgan_ls.dcgan import Discriminator, GANConfig, GANState, GANStep, Generator, load_dataset
 from rlgan_ls.dcgan.data import BatchOrder
 from rlgan_ls.dcgan.distributed import DistInfo
-from rlgan_ls.runs import MetricRows
+from rlgan_ls.events import MetricRows
 
 
 class ReferenceLoop:

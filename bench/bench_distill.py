@@ -27,15 +27,12 @@ import time
 import torch
 
 from rlgan_ls.distill import DistillConfig, distill
-from rlgan_ls.distill.config import agent_recipe_name
 from rlgan_ls.distill.objective import DistillLoss
 from rlgan_ls.distill.students import StudentSpec, build_student
-from rlgan_ls.recipes import build_config, recipe_layer
 
 
 def _config(env: str, **flags) -> DistillConfig:
-    layer, source = recipe_layer("agents", None, agent_recipe_name(env))
-    return build_config(DistillConfig, layer, {"env": env, "progress": False, **flags}, source=source)
+    return DistillConfig.from_recipe(env, progress=False, **flags)
 
 
 def acceptance(env: str, seeds: list[int], logdir: str) -> None:

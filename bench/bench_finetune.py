@@ -20,8 +20,8 @@ import numpy as np
 
 from rlgan_ls.distill import DistillConfig, distill
 from rlgan_ls.distill.config import agent_recipe_name
-from rlgan_ls.distill.finetune import finetune
-from rlgan_ls.recipes import build_config, recipe_layer
+from rlgan_ls.distill.finetune import FinetuneConfig, finetune
+from rlgan_ls.recipes import find_recipe
 
 VARIANTS = {"student + critic warm-up": {}, "student, no warm-up": {"critic_warmup": 0},
             "from scratch": {"critic_warmup": 0, "from_scratch": True}}
@@ -40,17 +40,18 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--logdir", default="runs/bench-finetune")
     args = ap.parse_args()
-    layer, source = recipe_layer("agents", None, agent_recipe_name(args.env))
-    cfg = build_config(DistillConfig, layer, {"env": args.env, "alpha": 0.1, "logdir": args.logdir, "progress": False,
-                                              "run_name": f"{args.env}-student"}, source=source)
+    source = f"agents/{agent_recipe_name(args.env)}.toml" if find_recipe("agents", agent_recipe_name(args.env)) \
+        else "default"
+    cfg = DistillConfig.from_recipe(args.env, alpha=0.1, logdir=args.logdir, progress=False,
+                                    run_name=f"{args.env}-student")
     student = distill(cfg)
     print(f"student: {student.run_dir} (return {student.metrics['eval/return_mean']:.1f}, normalized "
           f"{student.metrics['eval/normalized_return']:.3f})")
     curves: dict[str, list[dict[int, float]]] = {}
     for name, kw in VARIANTS.items():
         for seed in args.seeds:
-            result = finetune(student.run_dir, "ppo", args.steps, kw.get("critic_warmup", args.warmup), seed,
-                              eval_every=10_000, eval_episodes=10, from_scratch=kw.get("from_scratch", False))
+            result = finetune(student.run_dir, FinetuneConfig("ppo", args.steps, kw.get("critic_warmup", args.warmup),
+                                                              seed, 10_000, 10, kw.get("from_scratch", False)))
             curves.setdefault(name, []).append(result.returns)
             print(f"  {name}, seed {seed}: " + ", ".join(f"{r:.0f}@{s}" for s, r in sorted(result.returns.items())))
     print(f"\n{args.env}, PPO ({source} student, envs/{args.env}.toml [ppo]), greedy return over 10 episodes, "

@@ -20,10 +20,10 @@ import time
 import numpy as np
 import torch
 
-from rlgan_ls.actions import action_spec
+from rlgan_ls.distill.actions import action_spec
+from rlgan_ls.distill.envs import make_vec, resolve_env
 from rlgan_ls.distill.rollouts import Collector
 from rlgan_ls.distill.students import MLPStudent, StudentSpec, student_actor
-from rlgan_ls.envs import make_vec, resolve_env
 
 
 def main() -> None:

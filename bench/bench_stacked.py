@@ -14,12 +14,12 @@ Rerunning with the same --logdir skips finished cells.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 from rlgan_ls import tags
-from rlgan_ls.sweep import cell_name, run_sweep
+from rlgan_ls.runs import Run
+from rlgan_ls.study.sweep import SweepPlan, cell_name, run_sweep
 
 COLUMNS = (tags.MODES, tags.MODE_KL, tags.FD, tags.GRAD_G_MEAN)
 PUBLISHED = (  # PacGAN (Lin et al., 2018), Table 2: DCGAN-sized networks; Table 3: D a quarter of G
@@ -42,11 +42,10 @@ def main() -> None:
     rows = []
     for smoothing, alphas in grid:
         exp = root / smoothing
-        run_sweep("gan", alphas, args.seeds, exp, [*common, "--smoothing", smoothing], args.workers,
-                  tasks=["stacked-mnist-5k"])
+        run_sweep(SweepPlan("gan", alphas, args.seeds, exp, ["stacked-mnist-5k"], [*common, "--smoothing", smoothing],
+                            args.workers))
         for a in alphas:
-            runs = [json.loads(f.read_text()) for s in args.seeds
-                    if (f := exp / cell_name("stacked-mnist-5k", a, s) / "metrics.json").is_file()]
+            runs = [r.metrics for s in args.seeds if (r := Run(exp / cell_name("stacked-mnist-5k", a, s))).finished]
             label = "none (α = 0)" if a == 0 else f"{smoothing}, α = {a:g}"
             cells = [f"{statistics.fmean(r[c] for r in runs):.3g} ± {statistics.pstdev(r[c] for r in runs):.2g}"
                      if runs else "failed" for c in COLUMNS]

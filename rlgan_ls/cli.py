@@ -21,8 +21,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.dcgan.commands",
     "rlgan_ls.distill.commands",
     "rlgan_ls.distill.sb3_commands",
-    "rlgan_ls.sweep",
-    "rlgan_ls.compare",
+    "rlgan_ls.study.sweep",
+    "rlgan_ls.study.compare",
     "rlgan_ls.demo",
 )
 

@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .compare import compare
 from .errors import UsageError
-from .sweep import run_sweep
+from .study.compare import compare
+from .study.sweep import SweepPlan, run_sweep
 
 ALPHAS = (0.0, 0.1, 0.3)
 
@@ -58,12 +58,12 @@ def run_demo(logdir: str | Path, workers: int = 2, budget: DemoBudget = DemoBudg
 
     print("[2/4] distillation sweep on CartPole-v1", flush=True)
     cartpole = root / "cartpole-ls"
-    results = run_sweep("distill", ALPHAS, budget.distill_seeds, cartpole, distill_args, workers,
-                        tasks=["CartPole-v1"])
+    results = run_sweep(SweepPlan("distill", ALPHAS, budget.distill_seeds, cartpole, ["CartPole-v1"], distill_args,
+                                  workers))
     print("[3/4] DCGAN sweep on digits", flush=True)
     _warm_classifier_cache(["--dataset", "digits", *budget.gan_args])
     digits = root / "digits-ls"
-    results += run_sweep("gan", ALPHAS, budget.gan_seeds, digits, budget.gan_args, workers, tasks=["digits"])
+    results += run_sweep(SweepPlan("gan", ALPHAS, budget.gan_seeds, digits, ["digits"], budget.gan_args, workers))
     failed = [r for r in results if r.status == "failed"]
 
     print("[4/4] reports", flush=True)

@@ -12,16 +12,13 @@ or editable install they are found next to the package; a wheel installs them un
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
-import inspect
 import sys
 import types
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -30,8 +27,8 @@ else:  # pragma: no cover
 
 from .errors import UsageError
 
-__all__ = ["add_config_flags", "build_config", "field_docs", "find_recipe", "flags_layer", "list_recipes",
-           "load_toml", "recipe_dirs", "recipe_layer", "resumable", "resumable_fields"]
+__all__ = ["RunConfig", "build_config", "find_recipe", "list_recipes", "load_toml", "recipe_dirs", "recipe_layer",
+           "recipe_summary", "resumable", "resumable_fields"]
 
 C = TypeVar("C")
 RECIPE_FOLDERS = ("agents", "gan", "envs")
@@ -176,59 +173,64 @@ def resumable_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("resumable"))
 
 
-# ------------------------------------------------------------------ dataclass fields -> CLI flags
-
-def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string literal after each field) of a dataclass, by field name."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant) and isinstance(nxt.value.value, str)):
-            docs[node.target.id] = nxt.value.value
-    return docs
+def recipe_summary(folder: str) -> str:
+    """Every recipe of ``folder`` with the settings it changes, for ``--help``: where a default can come from."""
+    lines = []
+    for name in list_recipes(folder):
+        path = find_recipe(folder, name)
+        assert path is not None  # listed, so it exists
+        settings = ", ".join(f"{k}={v!r}" for k, v in load_toml(path).items() if not isinstance(v, dict))
+        lines.append(f"  {name}: {settings or '(no settings)'}")
+    return "\n".join(lines)
 
 
-def _arg_type(hint: Any) -> tuple[Any, list[str] | None, str | None]:
-    """argparse ``type``, ``choices`` and ``nargs`` for a field's type hint (``X | None`` counts as ``X``;
-    a tuple or list of X takes one or more values)."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
-        hint = args[0]
-    if typing.get_origin(hint) in (tuple, list):
-        item, choices, _ = _arg_type(typing.get_args(hint)[0])
-        return item, choices, "+"
-    if typing.get_origin(hint) is typing.Literal:
-        return str, [str(c) for c in typing.get_args(hint)], None
-    if hint in (int, float, str, bool):
-        return hint, None, None
-    return str, None, None
+R = TypeVar("R", bound="RunConfig")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One ``--field-name`` flag per dataclass field, its docstring as help.
+class RunConfig:
+    """What both pipelines' config dataclasses share (``DistillConfig``, ``GANConfig``).
 
-    Every default is None ("not given"), so a flag overrides a recipe only when the user passes it
-    (see :func:`flags_layer`); the help text shows the dataclass default.
+    - :meth:`from_recipe`: defaults, then the task's recipe (``agents/<env>.toml``, ``gan/<dataset>.toml``)
+      or an explicit one, then keyword overrides: the same layers the CLI applies, so a run started from
+      Python and one started from the command line get the same config.
+    - :meth:`record`: the config as ``config.json`` stores it; a field that does not apply to the run
+      (:meth:`inapplicable`) is stored as None, not as a value the run never used.
+    - :meth:`hparams`: what TensorBoard's HParams tab lists for the run.
     """
-    hints = typing.get_type_hints(cls)
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{docs.get(f.name, '')} (default: {f.default})".replace("%", "%%")
-        typ, choices, nargs = _arg_type(hints[f.name])
-        if typ is bool and nargs is None:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                                help=help_text)
-            continue
-        parser.add_argument(flag, dest=f.name, type=typ, choices=choices, default=None, nargs=nargs,
-                            metavar=None if choices else f.name.upper(), help=help_text)
 
+    RECIPES: ClassVar[str]
+    """The recipe folder of the pipeline."""
+    TASK: ClassVar[str]
+    """The field that names the run's task (env or dataset)."""
+    HPARAMS: ClassVar[tuple[str, ...]]
+    """Fields shown in the HParams tab."""
 
-def flags_layer(args: argparse.Namespace, cls: type) -> dict[str, Any]:
-    """The flags the user actually gave, as a config layer for :func:`build_config`."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
-            if getattr(args, f.name, None) is not None}
+    @classmethod
+    def recipe_name(cls, task: str) -> str:
+        """The default recipe of ``task`` (its name in the recipe folder)."""
+        return task
+
+    @classmethod
+    def from_recipe(cls: type[R], task: str | None = None, recipe: str | None = None, **overrides: Any) -> R:
+        """The config for ``task``: its recipe (or ``recipe``, a name or .toml path), then ``overrides``."""
+        task = task or overrides.pop(cls.TASK, None) or getattr(cls, cls.TASK)
+        overrides.pop(cls.TASK, None)
+        unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
+        if unknown:
+            raise UsageError(f"{cls.__name__}.from_recipe: unknown setting(s) {', '.join(unknown)}")
+        layer, source = recipe_layer(cls.RECIPES, recipe, cls.recipe_name(task))
+        return build_config(cls, layer, {cls.TASK: task, **overrides}, source=source)
+
+    def inapplicable(self) -> tuple[str, ...]:
+        """Fields that do not apply to this run (stored as None)."""
+        return ()
+
+    def record(self) -> dict[str, Any]:
+        """The config as ``config.json`` and checkpoints store it."""
+        skip = set(self.inapplicable())
+        return {f.name: (None if f.name in skip else getattr(self, f.name))
+                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def hparams(self) -> dict[str, Any]:
+        """The HParams tab's row for this run (an empty setting reads ``none``)."""
+        return {k: (getattr(self, k) if getattr(self, k) not in ("", None) else "none") for k in self.HPARAMS}

@@ -1,292 +1,280 @@
-"""Run directories, TensorBoard logging, JSON outputs and safetensors checkpoints.
+"""The run object: one run directory, written and read in one place.
 
-One run = one directory ``<logdir>/<run-name>/`` holding the event files, ``config.json``,
-checkpoints and a final ``metrics.json``. Every write that could be interrupted goes to a temporary
-file first and is renamed into place, so a crash never leaves a half-written file behind.
-Checkpoints are safetensors plus JSON: loading one never unpickles anything.
+One run = one directory ``<logdir>/<run-name>/``. This module alone knows what the directory holds
+and under which names: the resolved ``config.json`` (with the pipeline's ``kind``), the TensorBoard
+event files, the checkpoint (GAN) or the student (distillation), the GAN's sample grids and their
+animation, and ``metrics.json``, written last, whose presence marks the run finished. An experiment
+folder (a sweep's ``--logdir``) holds runs, ``sweep.json`` and the cells' ``logs/``.
+
+Writing: :meth:`Run.create` makes a fresh directory (a taken name gets a ``-2``, ``-3`` ... suffix,
+never a silent reuse); :meth:`Run.write_config`, :meth:`Run.open_logger` (the TensorBoard writer and
+its layout), :meth:`Run.progress`, :meth:`Run.save_checkpoint`, :meth:`Run.finish` (hparams row and
+``metrics.json``). Reading: :meth:`Run.open` checks that a folder is a run (of the expected kind) and
+gives its config, kind, metrics, checkpoint paths and whether it finished.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import io
-import json
 import os
-import re
-import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as st_load
-from safetensors.torch import save as st_save
 from torch import Tensor
 
+from . import tags
 from .errors import UsageError
+from .events import RunLogger
+from .storage import load_checkpoint, read_json, sanitize, save_animation, save_checkpoint, write_json
 
-__all__ = [
-    "MetricRows",
-    "RunLogger",
-    "atomic_write_bytes",
-    "cache_root",
-    "load_checkpoint",
-    "new_run_dir",
-    "read_json",
-    "save_animation",
-    "save_checkpoint",
-    "write_json",
-]
+__all__ = ["Experiment", "Run"]
 
-
-def cache_root() -> Path:
-    """Where trained teachers, evaluation classifiers and downloaded datasets are cached:
-    ``$RLGAN_LS_CACHE``, default ``~/.cache/rlgan-ls``."""
-    return Path(os.environ.get("RLGAN_LS_CACHE") or Path.home() / ".cache" / "rlgan-ls")
+_CONFIG = "config.json"
+_METRICS = "metrics.json"
+_CHECKPOINT = "checkpoints/last.safetensors"
+_STUDENT = "student.safetensors"
+_STUDENT_JSON = "student.json"
+_SAMPLES = "samples.png"
+_SAMPLE_FRAMES = "samples"
+_ANIMATION = "samples.gif"
+_VIDEO = "student.mp4"
+_SWEEP = "sweep.json"
+_LOGS = "logs"
 
 
-def sanitize(name: str) -> str:
-    """A file-system-safe run name: letters, digits, '.', '_', '-' only."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
+class Run:
+    """One run directory. ``Run(path)`` touches nothing; :meth:`create` and :meth:`open` check the disk."""
 
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.logger: RunLogger | None = None
+        """The TensorBoard writer, once :meth:`open_logger` made it."""
+        self._config: dict[str, Any] | None = None
+        self._metrics: dict[str, float] | None = None
+        self._t0 = time.perf_counter()
 
-def new_run_dir(logdir: str | os.PathLike, run_name: str, exist_ok: bool = False) -> Path:
-    """Create ``logdir/run_name`` and return it.
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
 
-    An existing non-empty directory is never reused silently: with ``exist_ok`` it is returned as
-    is (for resuming), otherwise a suffix ``-2``, ``-3``, ... is appended so nothing is overwritten.
-    """
-    root = Path(logdir)
-    base = sanitize(run_name)
-    path = root / base
-    if exist_ok and path.is_dir():
-        return path
-    i = 2
-    while path.exists() and any(path.iterdir()):
-        path = root / f"{base}-{i}"
-        i += 1
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--logdir: cannot create run directory {path}: {e.strerror}") from None
-    return path
+    @property
+    def name(self) -> str:
+        return self.path.name
 
+    # ------------------------------------------------------------------ what the directory holds
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    @property
+    def config_file(self) -> Path:
+        return self.path / _CONFIG
 
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / _METRICS
 
-def _gif(images: Sequence[Any], ms_per_frame: int) -> bytes:
-    """PIL ``images`` as the bytes of a looping GIF."""
-    buffer = io.BytesIO()
-    images[0].save(buffer, format="GIF", save_all=True, append_images=list(images[1:]), duration=ms_per_frame,
-                   loop=0)
-    return buffer.getvalue()
+    @property
+    def checkpoint_file(self) -> Path:
+        """The GAN's training state (the latest one; written atomically)."""
+        return self.path / _CHECKPOINT
 
+    @property
+    def student_file(self) -> Path:
+        """A distilled student's weights, spec and config (safetensors)."""
+        return self.path / _STUDENT
 
-def save_animation(frames: Sequence[str | os.PathLike], out: str | os.PathLike, ms_per_frame: int = 500) -> None:
-    """Atomically write the image files ``frames`` as a looping GIF at ``out``."""
-    from PIL import Image
+    @property
+    def animation_file(self) -> Path:
+        """The GAN's sample grids over training, as a GIF."""
+        return self.path / _ANIMATION
 
-    atomic_write_bytes(out, _gif([Image.open(f).convert("RGB") for f in frames], ms_per_frame))
+    @property
+    def video_file(self) -> Path:
+        """Where ``evaluate --video`` puts its MP4 by default."""
+        return self.path / _VIDEO
 
+    def export_file(self, name: str) -> Path:
+        """A file a tool writes beside the run (an exported or fine-tuned SB3 zip)."""
+        return self.path / name
 
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, Tensor):
-        return obj.tolist()
-    return obj
+    # ------------------------------------------------------------------ reading
 
+    @classmethod
+    def open(cls, path: str | os.PathLike, kind: tags.Kind | None = None, what: str = "RUN_DIR") -> Run:
+        """The run in ``path``; :class:`UsageError` naming the folder when it is not one (of ``kind``).
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Atomically write ``obj`` (dataclasses, mappings, tensors allowed) as indented JSON."""
-    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=2, sort_keys=True) + "\n").encode())
+        ``what`` names the argument in the message (``RUN_DIR``, ``--resume``)."""
+        run = cls(path)
+        p = run.path
+        if not p.exists():
+            raise UsageError(f"{what} {p}: no such directory; pass a run directory that a command created")
+        if not p.is_dir():
+            raise UsageError(f"{what} {p} is a file, not a run directory")
+        if not run.config_file.is_file():
+            raise UsageError(f"{what} {p} is not an rlgan-ls run (it has no {_CONFIG})")
+        if run.kind not in tags.KINDS:
+            raise UsageError(f"{what} {p}: its {_CONFIG} names no kind of run (distill or gan); it was not written "
+                             f"by this version")
+        if kind is not None and run.kind != kind:
+            command = {"distill": "rlgan-ls distill", "gan": "rlgan-ls gan"}[kind]
+            raise UsageError(f"{what} {p} is a {run.kind} run, not a {kind} run; pass a directory that "
+                             f"'{command}' wrote")
+        return run
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """The resolved config the run was trained with (read once)."""
+        if self._config is None:
+            config = read_json(self.config_file)
+            if not isinstance(config, dict):
+                raise UsageError(f"{self.config_file} is not a JSON object; the file is corrupt")
+            self._config = config
+        return self._config
 
-def read_json(path: str | os.PathLike) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path} is not valid JSON ({e}); the file is corrupt") from None
+    @property
+    def kind(self) -> str | None:
+        """``distill`` or ``gan``."""
+        return self.config.get("kind")
 
+    @property
+    def finished(self) -> bool:
+        """The run wrote its final metrics."""
+        return self.metrics_file.is_file()
 
-# ------------------------------------------------------------------------------- checkpoints
-# A checkpoint is any nested structure of dicts, lists, tensors and JSON scalars (a model's
-# state_dict, an optimizer's state_dict with its integer keys, RNG states). Tensors go into the
-# safetensors payload under generated keys; the structure, with tensor leaves replaced by their
-# keys, goes into the safetensors metadata as JSON.
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The numeric final metrics (``metrics.json``, read once); :class:`UsageError` if the run has not finished."""
+        if self._metrics is None:
+            raw = read_json(self.metrics_file)
+            if not isinstance(raw, dict):
+                raise UsageError(f"{self.metrics_file} is not a JSON object; the file is corrupt")
+            self._metrics = {k: float(v) for k, v in raw.items()
+                             if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return self._metrics
 
-def _encode(obj: Any, tensors: dict[str, Tensor]) -> Any:
-    if isinstance(obj, Tensor):
-        key = f"t{len(tensors)}"
-        tensors[key] = obj.detach().cpu().contiguous()
-        return {"__tensor__": key}
-    if isinstance(obj, Mapping):  # keys keep their type (optimizer state uses int keys)
-        return {"__dict__": [[k, _encode(v, tensors)] for k, v in obj.items()]}
-    if isinstance(obj, tuple):
-        return {"__tuple__": [_encode(v, tensors) for v in obj]}
-    if isinstance(obj, list):
-        return [_encode(v, tensors) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"cannot checkpoint a {type(obj).__name__}; use tensors, dicts, lists and scalars")
+    @property
+    def task(self) -> str:
+        """What the run learned on: its env (distillation) or dataset (GAN)."""
+        key = tags.TASK_KEY.get(self.kind, "")  # type: ignore[call-overload]
+        return str(self.config.get(key, "?"))
 
+    @property
+    def alpha(self) -> float:
+        return float(self.config["alpha"])
 
-def _decode(obj: Any, tensors: Mapping[str, Tensor]) -> Any:
-    if isinstance(obj, dict):
-        if "__tensor__" in obj:
-            return tensors[obj["__tensor__"]]
-        if "__dict__" in obj:
-            return {k: _decode(v, tensors) for k, v in obj["__dict__"]}
-        if "__tuple__" in obj:
-            return tuple(_decode(v, tensors) for v in obj["__tuple__"])
-    if isinstance(obj, list):
-        return [_decode(v, tensors) for v in obj]
-    return obj
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
 
+    def sample_frames(self) -> list[Path]:
+        """The GAN's sample grid of every evaluation so far, in step order."""
+        return sorted((self.path / _SAMPLE_FRAMES).glob("step_*.png"))
 
-def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> None:
-    """Atomically save a nested state (tensors, dicts, lists, scalars) as one safetensors file."""
-    tensors: dict[str, Tensor] = {}
-    structure = _encode(state, tensors)
-    atomic_write_bytes(path, st_save(tensors, metadata={"rlgan_ls.state": json.dumps(structure)}))
+    def load_checkpoint(self, map_location: str = "cpu") -> dict[str, Any]:
+        return load_checkpoint(self.checkpoint_file, map_location)
 
+    # ------------------------------------------------------------------ writing
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint`; :class:`UsageError` if missing or corrupt."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"checkpoint {path} does not exist") from None
-    try:
-        tensors = st_load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        meta = json.loads(data[8:8 + header_len]).get("__metadata__", {})
-        structure = json.loads(meta["rlgan_ls.state"])
-    except (SafetensorError, ValueError, KeyError, UnicodeDecodeError) as e:
-        raise UsageError(f"checkpoint {path} is corrupt or not an rlgan-ls checkpoint ({type(e).__name__})") from None
-    tensors = {k: v.to(map_location) for k, v in tensors.items()}
-    return _decode(structure, tensors)
+    @classmethod
+    def create(cls, logdir: str | os.PathLike, name: str) -> Run:
+        """A new, empty run directory ``logdir/name``; a taken name gets ``-2``, ``-3``, ... (never reused)."""
+        root, base = Path(logdir), sanitize(name)
+        path, i = root / base, 2
+        while path.exists() and (not path.is_dir() or any(path.iterdir())):
+            path, i = root / f"{base}-{i}", i + 1
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"--logdir: cannot create run directory {path}: {e.strerror}") from None
+        return cls(path)
 
+    def write_config(self, kind: tags.Kind, config: Mapping[str, Any]) -> None:
+        """``config.json``: the resolved config, with the pipeline's ``kind`` first."""
+        self._config = {"kind": kind, **config}
+        write_json(self.config_file, self._config)
 
-# ------------------------------------------------------------------------------- TensorBoard
+    def open_logger(self, layout: Sequence[str] = (), purge_step: int | None = None) -> RunLogger:
+        """The run's TensorBoard writer; ``layout`` (tags) becomes its custom-scalars charts. A resumed
+        run passes ``purge_step``: events a killed attempt logged from that step on are dropped."""
+        self.logger = RunLogger(self.path, purge_step=purge_step)
+        if layout:
+            self.logger.layout(layout)
+        return self.logger
 
-class MetricRows:
-    """Per-step metrics kept on the device, read back in one transfer every N steps.
+    def progress(self, total: int, enabled: bool = True, initial: int = 0, unit: str = "it") -> Any:
+        """A progress bar for this run (tqdm), off when ``enabled`` is false."""
+        from tqdm import tqdm
 
-    Each :meth:`append` takes the same names every step, as 0-dim tensors, and stacks them into one
-    row (one kernel); :meth:`take` returns the ``(steps, names)`` block and starts a new one.
-    """
+        return tqdm(total=total, initial=initial, disable=not enabled, unit=unit, dynamic_ncols=True,
+                    desc=self.name, leave=False)
 
-    def __init__(self) -> None:
-        self.names: tuple[str, ...] = ()
-        self._rows: list[Tensor] = []
+    def start_clock(self) -> None:
+        """Wall time counts from here."""
+        self._t0 = time.perf_counter()
 
-    def append(self, metrics: Mapping[str, Tensor]) -> None:
-        names = tuple(metrics)
-        if self._rows and names != self.names:
-            raise ValueError(f"every step must log the same metrics: {names} after {self.names}")
-        self.names = names
-        self._rows.append(torch.stack([v.detach().float().reshape(()) for v in metrics.values()]))
+    @property
+    def seconds(self) -> float:
+        """Seconds since :meth:`start_clock` (or since this object was made)."""
+        return time.perf_counter() - self._t0
 
-    def __len__(self) -> int:
-        return len(self._rows)
+    def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        save_checkpoint(self.checkpoint_file, state)
 
-    def take(self) -> Tensor:
-        """The rows so far, ``(n, len(names))`` on their device; the buffer is emptied."""
-        rows, self._rows = torch.stack(self._rows), []
-        return rows
+    def save_student(self, state: Mapping[str, Any], summary: Mapping[str, Any]) -> Path:
+        """The student's checkpoint (weights, spec, config) and a readable JSON ``summary`` beside it."""
+        save_checkpoint(self.student_file, state)
+        write_json(self.path / _STUDENT_JSON, summary)
+        return self.student_file
 
+    def save_samples(self, grid: Tensor, step: int) -> None:
+        """A GAN sample grid ``(C, H, W)`` in [0, 1]: the latest one, this step's frame, and the animation."""
+        import torchvision.utils as vutils
 
-class RunLogger:
-    """A TensorBoard writer for one run directory.
+        vutils.save_image(grid, self.path / _SAMPLES)
+        frames = self.path / _SAMPLE_FRAMES
+        frames.mkdir(exist_ok=True)
+        vutils.save_image(grid, frames / f"step_{step:07d}.png")
+        save_animation(self.sample_frames(), self.animation_file)
 
-    ``scalars`` accepts tensors: they are stacked and read back to the host in one transfer, so a
-    training loop can hand over device-side accumulators every N steps without N syncs.
-    """
-
-    def __init__(self, run_dir: str | os.PathLike, purge_step: int | None = None) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # lazy: pulls in tensorboard
-
-        self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
-
-    def scalars(self, values: Mapping[str, float | Tensor], step: int) -> dict[str, float]:
-        names = list(values)
-        tensors = [v for v in values.values() if isinstance(v, Tensor)]
-        # One device-to-host transfer for all tensor values, however many there are.
-        host = iter(torch.stack([t.detach().float().reshape(()) for t in tensors]).cpu().tolist() if tensors else [])
-        out = {n: (next(host) if isinstance(values[n], Tensor) else float(values[n])) for n in names}
-        for name, value in out.items():
-            self.writer.add_scalar(name, value, step)
-        return out
-
-    def layout(self, chart_tags: Sequence[str], title: str = "label smoothing: curves of every α and seed") -> None:
-        """A custom-scalars layout (one chart per tag, every run's curve in it), written into this run's own
-        event file: TensorBoard merges the layouts of all runs, so no extra run appears in its run list."""
-        self.writer.add_custom_scalars({title: {tag: ["Multiline", [f"^{tag}$"]] for tag in chart_tags}})
-
-    def image(self, tag: str, image: Tensor, step: int) -> None:
-        """Log a ``(C, H, W)`` image with values in [0, 1]."""
-        self.writer.add_image(tag, image.detach().cpu().clamp(0, 1), step)
-
-    def animation(self, tag: str, frames: Sequence[Any], fps: float, step: int = 0, max_width: int = 320) -> None:
-        """Log ``frames`` ((H, W, 3) uint8 arrays) as an animated GIF in the Images tab (what ``add_video``
-        writes; torch's ``add_video`` needs the ``moviepy.editor`` module that moviepy 2 removed)."""
-        from PIL import Image
-        from tensorboard.compat.proto.summary_pb2 import Summary
-
-        images = [Image.fromarray(f) for f in frames]
-        scale = min(1.0, max_width / images[0].width)
-        size = (round(images[0].width * scale), round(images[0].height * scale))
-        gif = _gif([im.resize(size) for im in images], round(1000 / fps))
-        image = Summary.Image(height=size[1], width=size[0], colorspace=3, encoded_image_string=gif)
-        self.writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
-
-    def hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-        """Write hparams into this run's own directory (``SummaryWriter.add_hparams`` would make a
-        new sub-run), so TensorBoard's HParams tab lists one row per run with these metrics."""
-        from torch.utils.tensorboard.summary import hparams as hparams_summary
-
-        clean = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
-        exp, ssi, sei = hparams_summary(clean, dict(metrics))
-        fw = self.writer._get_file_writer()
-        for summary in (exp, ssi, sei):
-            fw.add_summary(summary)
-        # The HParams tab shows, for each metric tag, the latest scalar logged under that tag in
-        # this run, so the metrics must also be logged as ordinary scalars (the trainers do).
-
-    def flush(self) -> None:
-        self.writer.flush()
+    def finish(self, metrics: Mapping[str, float], hparams: Mapping[str, Any], hparam_metrics: Sequence[str]) -> None:
+        """The HParams row (``hparams`` beside the ``hparam_metrics`` it has), then ``metrics.json``."""
+        if self.logger is not None:
+            self.logger.hparams(hparams, {k: metrics[k] for k in hparam_metrics if k in metrics})
+            self.close()
+        self._metrics = dict(metrics)
+        write_json(self.metrics_file, self._metrics)
 
     def close(self) -> None:
-        self.writer.close()
+        if self.logger is not None:
+            self.logger.close()
 
-    def __enter__(self) -> RunLogger:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+@dataclass(frozen=True)
+class Experiment:
+    """A folder of runs: a study. A sweep records its plan in ``sweep.json`` and its cells' output in ``logs/``."""
+
+    path: Path
+
+    @property
+    def plan_file(self) -> Path:
+        return self.path / _SWEEP
+
+    def plan(self) -> dict[str, Any] | None:
+        """What the sweep that made this folder recorded, or None for a folder of runs made by hand."""
+        return read_json(self.plan_file) if self.plan_file.is_file() else None
+
+    def write_plan(self, plan: Mapping[str, Any]) -> None:
+        write_json(self.plan_file, plan)
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where a sweep keeps its cells' output."""
+        return self.path / _LOGS
+
+    def log_file(self, run_name: str) -> Path:
+        return self.logs_dir / f"{run_name}.log"
+
+    def run_dirs(self) -> Iterator[Path]:
+        """Sub-folders that may be runs (the logs folder aside), by name."""
+        for p in sorted(self.path.iterdir()):
+            if p.is_dir() and p.name != _LOGS:
+                yield p

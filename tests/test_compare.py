@@ -8,44 +8,45 @@ import pytest
 import torch
 
 from rlgan_ls.cli import main
-from rlgan_ls.compare import compare
 from rlgan_ls.errors import UsageError
-from rlgan_ls.runs import RunLogger, write_json
+from rlgan_ls.runs import Experiment, Run
+from rlgan_ls.storage import write_json
+from rlgan_ls.study.compare import compare
 
 
 def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=True, image=None, task=None,
               normalized=None, **config):
     task = task or ("CartPole-v1" if kind == "distill" else "digits")
-    run = root / f"{task}-a{alpha:g}-s{seed}"
-    run.mkdir(parents=True)
+    run = Run.create(root, f"{task}-a{alpha:g}-s{seed}")
     entropy = 0.2 + alpha + 0.01 * seed  # what the oracle expects
-    with RunLogger(run) as log:
-        for i, step in enumerate(steps):
-            if kind == "distill":
-                log.scalars({"explore/entropy": entropy * (i + 1) / len(steps), "eval/return_mean": 100.0 * i,
-                             "loss/kl_uniform": 1.0 - alpha}, step)
-            else:  # the generator's gradient falls over the run; its run mean is 1 + alpha + seed
-                log.scalars({"grad_norm/generator": 1 + alpha + seed + (1 - i), "d/real": 0.9 - alpha,
-                             "eval/fd": 50.0 / (i + 1)}, step)
-        if image is not None:
-            log.image("samples", image, steps[-1])
-            from PIL import Image
-
-            frames = [Image.new("RGB", (8, 8), (40 * k, 0, 0)) for k in range(3)]
-            frames[0].save(run / "samples.gif", save_all=True, append_images=frames[1:])
     key = "env" if kind == "distill" else "dataset"
-    write_json(run / "config.json", {"kind": kind, "alpha": alpha, "seed": seed, key: task, **config})
-    if finished:
+    run.write_config(kind, {"alpha": alpha, "seed": seed, key: task, **config})
+    log = run.open_logger()
+    for i, step in enumerate(steps):
         if kind == "distill":
-            metrics = {"explore/entropy": entropy, "eval/return_mean": 200.0 + seed, "loss/kl_uniform": 1.0 - alpha}
-            if normalized is not None:
-                metrics["eval/normalized_return"] = normalized
-            write_json(run / "metrics.json", metrics)
-        else:
-            write_json(run / "metrics.json", {"grad_norm/generator": alpha + seed, "d/real": 0.9 - alpha,
-                                              "grad_norm/generator_mean": 1 + alpha + seed,
-                                              "eval/fd": 50.0 / len(steps)})
-    return run
+            log.scalars({"explore/entropy": entropy * (i + 1) / len(steps), "eval/return_mean": 100.0 * i,
+                         "loss/kl_uniform": 1.0 - alpha}, step)
+        else:  # the generator's gradient falls over the run; its run mean is 1 + alpha + seed
+            log.scalars({"grad_norm/generator": 1 + alpha + seed + (1 - i), "d/real": 0.9 - alpha,
+                         "eval/fd": 50.0 / (i + 1)}, step)
+    if image is not None:
+        log.image("samples", image, steps[-1])
+        from PIL import Image
+
+        frames = [Image.new("RGB", (8, 8), (40 * k, 0, 0)) for k in range(3)]
+        frames[0].save(run.animation_file, save_all=True, append_images=frames[1:])
+    if not finished:
+        run.close()
+        return run.path
+    if kind == "distill":
+        metrics = {"explore/entropy": entropy, "eval/return_mean": 200.0 + seed, "loss/kl_uniform": 1.0 - alpha}
+        if normalized is not None:
+            metrics["eval/normalized_return"] = normalized
+    else:
+        metrics = {"grad_norm/generator": alpha + seed, "d/real": 0.9 - alpha,
+                   "grad_norm/generator_mean": 1 + alpha + seed, "eval/fd": 50.0 / len(steps)}
+    run.finish(metrics, {"alpha": alpha}, ())
+    return run.path
 
 
 def _rows(path):
@@ -60,7 +61,7 @@ def test_summary_statistics_and_unfinished_runs(tmp_path):
             _fake_run(exp, alpha, seed)
     _fake_run(exp, 0.5, 0, finished=False)
     cells = [f"CartPole-v1-a{a:g}-s{s}" for a in (0, 0.1, 0.3, 0.5) for s in (0, 1, 2)]
-    write_json(exp / "sweep.json", {"cells": cells})
+    Experiment(exp).write_plan({"cells": cells})
     report = compare(exp, reps=500)
     assert report.kind == "distill" and len(report.runs) == 9
     skipped = dict(report.skipped)
@@ -162,7 +163,7 @@ def test_runs_without_a_kind_are_skipped_with_the_reason(tmp_path):
     exp = tmp_path / "exp"
     _fake_run(exp, 0.0, 0)
     old = _fake_run(exp, 0.1, 0)
-    write_json(old / "config.json", {"alpha": 0.1, "seed": 0})  # as an older rlgan-ls wrote it
+    write_json(Run(old).config_file, {"alpha": 0.1, "seed": 0})  # as an older rlgan-ls wrote it
     report = compare(exp, reps=0)
     assert [r.name for r in report.runs] == ["CartPole-v1-a0-s0"]
     assert "kind" in dict(report.skipped)["CartPole-v1-a0.1-s0"]

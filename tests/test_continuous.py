@@ -20,11 +20,11 @@ from scripted_teachers import reach_teacher, swing_up
 from stable_baselines3 import PPO, SAC, TD3
 
 from rlgan_ls import gaussian_prior
-from rlgan_ls.actions import action_spec
 from rlgan_ls.cli import main
 from rlgan_ls.distill import DistillConfig, distill
-from rlgan_ls.distill.continuous import gaussian_bin_probs, squashed_gaussian_bin_probs
+from rlgan_ls.distill.actions import action_spec
 from rlgan_ls.distill.teachers import SB3Teacher
+from rlgan_ls.distill.teachers.continuous import gaussian_bin_probs, squashed_gaussian_bin_probs
 from rlgan_ls.errors import UsageError
 
 torch.set_num_threads(1)

@@ -13,7 +13,7 @@ import torch
 from rlgan_ls.dcgan import GANConfig, GANState, GANStep, load_dataset
 from rlgan_ls.dcgan.data import BatchOrder
 from rlgan_ls.dcgan.distributed import DistInfo
-from rlgan_ls.runs import MetricRows
+from rlgan_ls.events import MetricRows
 
 
 def two_steps(**overrides: object) -> tuple[dict[str, torch.Tensor], GANStep]:

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rlgan_ls.cli import main
 from rlgan_ls.dcgan import GANLoss, GANStep
-from rlgan_ls.runs import load_checkpoint
+from rlgan_ls.storage import load_checkpoint
 
 # DiffAugment on: its random shifts and cutouts are part of the state a resume must restore.
 TINY = ["--dataset", "digits", "--max-images", "80", "--image-size", "32", "--g-width", "4", "--d-width", "4",

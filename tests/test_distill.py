@@ -146,8 +146,8 @@ def test_dagger_mixes_by_beta_and_aggregates(tmp_path, monkeypatch):
 
     original = trainer_mod.make_student
 
-    def left_student(cfg_, res):
-        student, spec = original(cfg_, res)
+    def left_student(*args):
+        student, spec = original(*args)
         last = student.net[-1]
         with torch.no_grad():
             last.weight.zero_()

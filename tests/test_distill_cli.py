@@ -9,10 +9,14 @@ import math
 import pytest
 import torch
 
+from rlgan_ls import tags
 from rlgan_ls.cli import main
-from rlgan_ls.distill.trainer import FINAL_TAGS
 
 torch.set_num_threads(1)
+
+# What every finished distillation run reports, in metrics.json and as a scalar in TensorBoard.
+FINAL_TAGS = (tags.ENTROPY, tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.RETURN_MEAN,
+              tags.RETURN_STD, tags.RETURN_VS_TEACHER, tags.AGREEMENT, tags.KL_TEACHER_STUDENT, tags.ECE, tags.SPS)
 
 TINY = ["--n-envs", "2", "--rounds", "2", "--steps-per-round", "16", "--updates-per-round", "5",
         "--eval-episodes", "2", "--eval-envs", "2", "--no-progress"]
@@ -87,10 +91,10 @@ def test_teacher_for_another_env(tmp_path, capsys):
 
 def test_evaluate_bad_run_dir(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nope")]) == 2
-    assert "is not a directory" in _error_line(capsys)
+    assert "nope: no such directory" in _error_line(capsys)
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", str(tmp_path / "empty")]) == 2
-    assert "does not exist" in _error_line(capsys)
+    assert "empty is not an rlgan-ls run" in _error_line(capsys)
 
 
 def test_distill_run_dir_contents(tmp_path, capsys):

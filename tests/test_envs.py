@@ -10,8 +10,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rlgan_ls.actions import action_spec
-from rlgan_ls.envs import TEACHER_ALGOS, check_observation_space, make_vec, resolve_env
+from rlgan_ls.distill.actions import action_spec
+from rlgan_ls.distill.envs import TEACHER_ALGOS, check_observation_space, make_vec, resolve_env
 from rlgan_ls.errors import UsageError
 from rlgan_ls.recipes import find_recipe, list_recipes, load_toml
 
@@ -21,7 +21,7 @@ OURS = {"n_envs", "steps", "net_arch", "noise_type", "noise_std"}  # read by rlg
 
 
 def test_shipped_recipes_are_valid_sb3_settings():
-    from rlgan_ls.distill.sb3 import sb3_class
+    from rlgan_ls.distill.teachers.sb3 import sb3_class
 
     assert set(SHIPPED) <= set(list_recipes("envs"))
     for name in list_recipes("envs"):

@@ -23,7 +23,7 @@ from test_distill import BrightnessEnv, tiny
 from rlgan_ls.cli import main
 from rlgan_ls.distill import DistillConfig, distill
 from rlgan_ls.distill.export import export_student, exported_model
-from rlgan_ls.distill.finetune import finetune, warm_up_critic
+from rlgan_ls.distill.finetune import FinetuneConfig, finetune, warm_up_critic
 from rlgan_ls.distill.students import greedy_actions
 
 torch.set_num_threads(1)
@@ -104,8 +104,8 @@ def test_finetune_logs_into_the_run(cartpole_run, capsys):
     assert steps[0] == 0 and steps[-1] >= 2048
     assert any(t.startswith("finetune/ppo-warmup-s0/train/") for t in acc.Tags()["scalars"])
     assert (cartpole_run.run_dir / "finetune-ppo-warmup-s0.zip").is_file()
-    result = finetune(cartpole_run.run_dir, steps=1024, critic_warmup=0, from_scratch=True, eval_every=10**6,
-                      eval_episodes=1)
+    result = finetune(cartpole_run.run_dir, FinetuneConfig(steps=1024, critic_warmup=0, from_scratch=True,
+                                                           eval_every=10**6, eval_episodes=1))
     assert result.path.name == "finetune-ppo-scratch-s0.zip" and sorted(result.returns) == [0, 1024]
 
 

@@ -127,7 +127,7 @@ def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
     import dataclasses
 
     from rlgan_ls.dcgan import GANStep, load_run_config, train_gan
-    from rlgan_ls.runs import load_checkpoint
+    from rlgan_ls.storage import load_checkpoint
 
     _join(rank, ports[0])
     train_gan(_resume_config(logdir, "straight"))
@@ -156,7 +156,7 @@ def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
 
 
 def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
-    from rlgan_ls.runs import load_checkpoint
+    from rlgan_ls.storage import load_checkpoint
 
     mp.spawn(_resume_worker, args=([_free_port() for _ in range(3)], str(tmp_path)), nprocs=WORLD, join=True)
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors")
@@ -183,7 +183,7 @@ def torchrun_one_process(tmp_path: Path, device: str) -> tuple[dict, dict]:
     import sys
 
     from rlgan_ls.cli import main
-    from rlgan_ls.runs import load_checkpoint
+    from rlgan_ls.storage import load_checkpoint
 
     args = ["gan", "--dataset", "digits", "--max-images", "64", "--image-size", "32", "--g-width", "4",
             "--d-width", "4", "--z-dim", "8", "--batch-size", "16", "--steps", "4", "--eval-samples", "32",

@@ -1,82 +1,67 @@
-"""Run directories, atomic JSON, safetensors checkpoints, TensorBoard hparams in the run's own dir."""
+"""The run object: a run directory written and read in one place."""
 
-import json
-import random
+import math
 
 import pytest
-import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlgan_ls.errors import UsageError
-from rlgan_ls.runs import RunLogger, load_checkpoint, new_run_dir, read_json, save_checkpoint, write_json
+from rlgan_ls.runs import Experiment, Run
 
 
-def test_new_run_dir_never_reuses_a_nonempty_directory(tmp_path):
-    first = new_run_dir(tmp_path, "CartPole-v1 a=0.1")
-    assert first.name == "CartPole-v1-a-0.1"
-    (first / "metrics.json").write_text("{}")
-    second = new_run_dir(tmp_path, "CartPole-v1 a=0.1")
-    assert second != first and second.name.endswith("-2")
-    assert (first / "metrics.json").read_text() == "{}"
-    assert new_run_dir(tmp_path, "CartPole-v1 a=0.1", exist_ok=True) == first
+def test_create_never_reuses_a_nonempty_directory(tmp_path):
+    first = Run.create(tmp_path, "CartPole-v1 a=0.1")
+    assert first.path == tmp_path / "CartPole-v1-a-0.1" and first.path.is_dir()
+    first.write_config("distill", {"env": "CartPole-v1", "alpha": 0.1, "seed": 0})
+    second = Run.create(tmp_path, "CartPole-v1 a=0.1")
+    assert second.path.name == "CartPole-v1-a-0.1-2"
+    assert Run.open(first.path).config == {"kind": "distill", "env": "CartPole-v1", "alpha": 0.1, "seed": 0}
+    (tmp_path / "taken").write_text("a file, not a directory")
+    assert Run.create(tmp_path, "taken").path.name == "taken-2"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert Run.create(tmp_path, "empty").path == empty  # an empty folder holds nothing to lose
 
 
-def test_checkpoint_round_trip_of_model_optimizer_and_rng(tmp_path):
-    torch.manual_seed(0)
-    net = torch.nn.Linear(3, 2)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.5, 0.999))
-    net(torch.randn(4, 3)).sum().backward()
-    opt.step()
-    state = {"model": net.state_dict(), "optim": opt.state_dict(), "rng": torch.get_rng_state(),
-             "py_rng": random.getstate(), "step": 7, "note": None}
-    save_checkpoint(tmp_path / "ckpt.safetensors", state)
-    loaded = load_checkpoint(tmp_path / "ckpt.safetensors")
-    assert loaded["step"] == 7 and loaded["note"] is None
-    assert torch.equal(loaded["rng"], torch.get_rng_state())
-    assert loaded["py_rng"] == random.getstate()
-    for k, v in net.state_dict().items():
-        assert torch.equal(loaded["model"][k], v)
-    opt2 = torch.optim.Adam(torch.nn.Linear(3, 2).parameters())
-    opt2.load_state_dict(loaded["optim"])  # int keys and tuples survive the round trip
-    assert opt2.state_dict()["param_groups"][0]["betas"] == (0.5, 0.999)
-    assert torch.equal(opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
-    assert not list(tmp_path.glob(".*.tmp"))  # the temp file was renamed away
-
-
-def test_corrupt_or_missing_checkpoint_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="does not exist"):
-        load_checkpoint(tmp_path / "nope.safetensors")
-    bad = tmp_path / "bad.safetensors"
-    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not a header at all")
-    with pytest.raises(UsageError, match="corrupt"):
-        load_checkpoint(bad)
-    good = tmp_path / "good.safetensors"
-    save_checkpoint(good, {"w": torch.ones(100)})
-    truncated = tmp_path / "truncated.safetensors"
-    truncated.write_bytes(good.read_bytes()[:-50])
-    with pytest.raises(UsageError, match="corrupt"):
-        load_checkpoint(truncated)
-
-
-def test_write_json_is_atomic_and_readable(tmp_path):
-    write_json(tmp_path / "m.json", {"eval/return_mean": torch.tensor(3.5), "alpha": 0.1})
-    assert read_json(tmp_path / "m.json") == {"alpha": 0.1, "eval/return_mean": 3.5}
-    (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(UsageError, match="not valid JSON"):
-        read_json(tmp_path / "broken.json")
-
-
-def test_logger_reads_device_tensors_once_and_writes_hparams_into_the_run_dir(tmp_path):
-    with RunLogger(tmp_path) as log:
-        out = log.scalars({"a": torch.tensor(1.5), "b": 2, "c": torch.tensor([3.0])}, step=1)
-        log.scalars({"a": torch.tensor(2.5)}, step=2)
-        log.hparams({"alpha": 0.1, "env": "CartPole-v1"}, {"a": 2.5})
-    assert out == {"a": 1.5, "b": 2.0, "c": 3.0}
-    assert [p for p in tmp_path.iterdir() if p.is_dir()] == []  # no sub-run directory
-    acc = EventAccumulator(str(tmp_path))
+def test_a_run_reads_back_what_it_wrote(tmp_path):
+    run = Run.create(tmp_path, "digits-a0.1-s3")
+    run.write_config("gan", {"dataset": "digits", "alpha": 0.1, "seed": 3})
+    logger = run.open_logger(("d/real",))
+    logger.scalars({"d/real": 0.8}, 1)
+    assert not Run.open(run.path).finished
+    run.finish({"d/real": 0.8, "eval/fd": math.nan, "note": "text"}, {"alpha": 0.1, "augment": ""}, ("d/real",))
+    back = Run.open(run.path, kind="gan")
+    assert back.finished and back.kind == "gan" and back.task == "digits" and back.alpha == 0.1 and back.seed == 3
+    assert back.metrics["d/real"] == 0.8 and math.isnan(back.metrics["eval/fd"]) and "note" not in back.metrics
+    acc = EventAccumulator(str(run.path))
     acc.Reload()
-    assert [e.value for e in acc.Scalars("a")] == [1.5, 2.5]
-    plugin = acc.PluginTagToContent("hparams")
-    assert "_hparams_/session_start_info" in plugin
-    assert b"CartPole-v1" in plugin["_hparams_/session_start_info"]
-    assert json.loads(json.dumps(out))  # plain floats
+    assert [e.value for e in acc.Scalars("d/real")] == pytest.approx([0.8])
+    assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
+    assert [p.name for p in run.path.iterdir() if p.is_dir()] == []  # nothing nested: one run, one folder
+
+
+@pytest.mark.parametrize("make, needle", [
+    (lambda p: None, "no such directory"),
+    (lambda p: p.write_text("x"), "is a file, not a run directory"),
+    (lambda p: p.mkdir(), "is not an rlgan-ls run"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text("{")), "not valid JSON"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text("[1, 2]")), "not a JSON object"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text('{"alpha": 0.1}')), "names no kind"),
+    (lambda p: (p.mkdir(), (p / "config.json").write_text('{"kind": "gan"}')), "is a gan run, not a distill run"),
+])
+def test_open_names_the_folder_and_what_is_wrong(tmp_path, make, needle):
+    path = tmp_path / "candidate"
+    make(path)
+    with pytest.raises(UsageError, match=needle) as info:
+        Run.open(path, kind="distill")
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_experiment_lists_its_runs_and_its_plan(tmp_path):
+    exp = Experiment(tmp_path)
+    assert exp.plan() is None
+    exp.write_plan({"kind": "gan", "cells": ["a", "b"]})
+    for name in ("b", "a"):
+        Run.create(tmp_path, name)
+    exp.log_file("a").parent.mkdir()
+    assert [p.name for p in exp.run_dirs()] == ["a", "b"] and exp.plan()["cells"] == ["a", "b"]

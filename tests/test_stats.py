@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from rlgan_ls.stats import (
+from rlgan_ls.study.stats import (
     aggregate_interval,
     iqm,
     performance_profile,

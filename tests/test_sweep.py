@@ -6,8 +6,8 @@ import json
 import pytest
 
 from rlgan_ls.cli import main
-from rlgan_ls.compare import compare
-from rlgan_ls.sweep import plan_cells, run_local, run_sweep
+from rlgan_ls.study.compare import compare
+from rlgan_ls.study.sweep import SweepPlan, run_local, run_sweep
 
 TINY_GAN = ["--max-images", "64", "--steps", "4", "--g-width", "8", "--d-width", "8",
             "--batch-size", "16", "--classifier-steps", "20", "--eval-every", "4", "--eval-samples", "32"]
@@ -15,23 +15,23 @@ TINY_GAN = ["--max-images", "64", "--steps", "4", "--g-width", "8", "--d-width",
 
 def test_plan_rejects_flags_the_sweep_owns(tmp_path):
     with pytest.raises(ValueError, match="--seed is set per cell"):
-        plan_cells("gan", [0.1], [0], tmp_path, ["--seed", "3"])
+        SweepPlan("gan", [0.1], [0], tmp_path, extra=["--seed", "3"]).cells()
     with pytest.raises(ValueError, match="--alpha must be in"):
-        plan_cells("gan", [1.5], [0], tmp_path)
+        SweepPlan("gan", [1.5], [0], tmp_path).cells()
     with pytest.raises(ValueError, match="--env is set per cell"):
-        plan_cells("distill", [0.1], [0], tmp_path, ["--env", "CartPole-v1"])
-    cells = plan_cells("distill", [0.0, 0.1], [0, 1], tmp_path, tasks=["CartPole-v1", "toy:Env-v0"])
+        SweepPlan("distill", [0.1], [0], tmp_path, extra=["--env", "CartPole-v1"]).cells()
+    cells = SweepPlan("distill", [0.0, 0.1], [0, 1], tmp_path, tasks=["CartPole-v1", "toy:Env-v0"]).cells()
     assert [c.run_name for c in cells[:4]] == ["CartPole-v1-a0-s0", "CartPole-v1-a0-s1", "CartPole-v1-a0.1-s0",
                                                "CartPole-v1-a0.1-s1"]
     assert cells[4].run_name == "toy-Env-v0-a0-s0" and cells[4].argv[4:6] == ("--env", "toy:Env-v0")
     assert cells[3].argv[-5:] == ("--logdir", str(tmp_path.resolve()), "--run-name", "CartPole-v1-a0.1-s1",
                                   "--no-progress")
-    assert plan_cells("gan", [0.1], [0], tmp_path)[0].run_name == "digits-a0.1-s0"  # the default task
+    assert SweepPlan("gan", [0.1], [0], tmp_path).cells()[0].run_name == "digits-a0.1-s0"  # the default task
 
 
 def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_skips_finished_cells(tmp_path, capsys):
     exp = tmp_path / "digits-ls"
-    cells = plan_cells("gan", [0.0, 0.1], [0], exp, TINY_GAN, tasks=["digits"])
+    cells = SweepPlan("gan", [0.0, 0.1], [0], exp, ["digits"], TINY_GAN).cells()
     bad = cells[0]
     cells[0] = type(bad)(bad.task, bad.alpha, bad.seed, bad.run_name, bad.run_dir, bad.log_file,
                          (*bad.argv[:4], "--smoothing", "sideways", *bad.argv[4:]))  # a bad flag in one cell
@@ -59,11 +59,12 @@ def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_skips_finished_cell
 def test_ray_backend_matches_the_local_pool(tmp_path):
     ray = pytest.importorskip("ray")
     local, remote = tmp_path / "local", tmp_path / "ray"
-    grid = {"kind": "gan", "alphas": [0.0, 0.3], "seeds": [1], "extra": TINY_GAN, "workers": 2, "quiet": True}
-    assert [r.status for r in run_sweep(logdir=local, **grid)] == ["done", "done"]
+    grid = {"kind": "gan", "alphas": [0.0, 0.3], "seeds": [1], "extra": TINY_GAN, "workers": 2}
+    assert [r.status for r in run_sweep(SweepPlan(logdir=local, **grid), quiet=True)] == ["done", "done"]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        assert [r.status for r in run_sweep(logdir=remote, backend="ray", **grid)] == ["done", "done"]
+        assert [r.status for r in run_sweep(SweepPlan(logdir=remote, backend="ray", **grid), quiet=True)] == ["done",
+                                                                                                           "done"]
     finally:
         ray.shutdown()
     runs = ["digits-a0-s1", "digits-a0.3-s1"]

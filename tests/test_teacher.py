@@ -14,11 +14,11 @@ import pytest
 import torch
 from stable_baselines3 import A2C, DQN, PPO
 
-from rlgan_ls.actions import action_spec
-from rlgan_ls.distill.sb3 import detect_sb3_algo, load_sb3_teacher
-from rlgan_ls.distill.teacher_train import get_teacher, teacher_path
-from rlgan_ls.distill.teachers import CallableTeacher, SB3Teacher
-from rlgan_ls.envs import resolve_env
+from rlgan_ls.distill.actions import action_spec
+from rlgan_ls.distill.envs import resolve_env
+from rlgan_ls.distill.teachers import CallableTeacher, SB3Teacher, load_sb3_teacher
+from rlgan_ls.distill.teachers.cache import TeacherRequest, get_teacher, teacher_path
+from rlgan_ls.distill.teachers.sb3 import detect_sb3_algo
 from rlgan_ls.errors import UsageError
 
 torch.set_num_threads(1)
@@ -106,40 +106,41 @@ def test_callable_teacher_actions_and_probs():
 
 def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     recipe = resolve_env("CartPole-v1")
-    path, algo, params = teacher_path(recipe, None, 0, None, tmp_path)
+    req = TeacherRequest(recipe, root=tmp_path)
+    path, algo, params = teacher_path(req)
     assert algo == "ppo" and params["n_steps"] == 32 and params["steps"] == 100_000  # the zoo's settings
-    assert teacher_path(recipe, None, 0, 5000, tmp_path)[0] != path  # other steps: another teacher
-    assert teacher_path(recipe, None, 1, None, tmp_path)[0] != path  # other seed: another teacher
-    assert teacher_path(recipe, "dqn", 0, None, tmp_path)[0] != path
+    assert teacher_path(TeacherRequest(recipe, steps=5000, root=tmp_path))[0] != path  # other steps: another teacher
+    assert teacher_path(TeacherRequest(recipe, seed=1, root=tmp_path))[0] != path  # other seed: another teacher
+    assert teacher_path(TeacherRequest(recipe, "dqn", root=tmp_path))[0] != path
 
     calls = []
 
-    def fake_train(recipe_, algo_, steps_, seed_, root_, **kw):
-        calls.append(algo_)
+    def fake_train(req_, **kw):
+        calls.append(req_.settings()[0])
         PPO("MlpPolicy", "CartPole-v1", device="cpu").save(path)
         path.with_suffix(".json").write_text(json.dumps({"return_mean": 12.5, "return_std": 1.0, "episodes": 20}))
-        from rlgan_ls.distill.teacher_train import TeacherInfo
+        from rlgan_ls.distill.teachers.cache import TeacherInfo
 
-        return TeacherInfo(path, algo_, 12.5, 1.0, 20, 100_000)
+        return TeacherInfo(path, "ppo", 12.5, 1.0, 20, 100_000)
 
-    monkeypatch.setattr("rlgan_ls.distill.teacher_train.train_teacher", fake_train)
-    first = get_teacher(recipe, None, 0, tmp_path)
-    second = get_teacher(recipe, None, 0, tmp_path)
+    monkeypatch.setattr("rlgan_ls.distill.teachers.cache.train_teacher", fake_train)
+    first = get_teacher(req)
+    second = get_teacher(req)
     assert calls == ["ppo"] and first == second and second.return_mean == 12.5
 
 
 def test_env_without_a_recipe_needs_an_algorithm_and_a_budget(tmp_path):
     with pytest.raises(UsageError, match="--algo/--teacher-algo.*--teacher PATH"):
-        get_teacher(resolve_env("CartPole-v0"), None, 0, tmp_path)  # an env with no recipe
+        get_teacher(TeacherRequest(resolve_env("CartPole-v0"), root=tmp_path))  # an env with no recipe
     with pytest.raises(UsageError, match="--steps/--teacher-steps.*Stable-Baselines3's defaults"):
-        get_teacher(resolve_env("CartPole-v0"), "ppo", 0, tmp_path)
+        get_teacher(TeacherRequest(resolve_env("CartPole-v0"), "ppo", root=tmp_path))
 
 
 def test_teacher_command_reuses_cache_and_copies(tmp_path, capsys):
     from rlgan_ls.cli import main
 
     recipe = resolve_env("CartPole-v1")
-    path, _, _ = teacher_path(recipe, None, 0, None, tmp_path)
+    path, _, _ = teacher_path(TeacherRequest(recipe, root=tmp_path))
     PPO("MlpPolicy", "CartPole-v1", device="cpu").save(path)
     path.with_suffix(".json").write_text(json.dumps({"return_mean": 321.0, "return_std": 4.0, "episodes": 20}))
     out = tmp_path / "copy" / "teacher.zip"

@@ -17,7 +17,8 @@ import sys
 
 from .. import tags
 from ..errors import TrainingDiverged, UsageError
-from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
+from ..flags import add_config_flags, flags_layer
+from ..recipes import build_config, recipe_summary
 from .config import GANConfig
 
 __all__ = ["config_from_args", "register"]
@@ -25,7 +26,11 @@ __all__ = ["config_from_args", "register"]
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gan", help="train a DCGAN with (one-sided) label smoothing",
-                       description=__doc__.split("\n\n")[0] if __doc__ else None)
+                       description="Train a DCGAN with label smoothing. Flags override the dataset's recipe "
+                                   "(gan/<dataset>.toml or --recipe), which overrides the defaults shown.",
+                       epilog="gan recipes (gan/<dataset>.toml) and the defaults they change:\n"
+                              + recipe_summary("gan"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--recipe", default=None, help="recipe name in gan/ or a .toml file (default: the dataset's)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR",
                    help="continue the run in RUN_DIR with its own config (flags may change only the resumable "
@@ -44,9 +49,7 @@ def config_from_args(args: argparse.Namespace) -> GANConfig:
             raise UsageError("--recipe: --resume continues a run with its own config; drop --recipe")
         stored = dataclasses.asdict(load_run_config(args.resume))
         return build_config(GANConfig, stored, flags, source=f"{args.resume}/checkpoint")
-    dataset = flags.get("dataset") or GANConfig.dataset
-    layer, source = recipe_layer("gan", args.recipe, "folder" if dataset.startswith("folder:") else dataset)
-    return build_config(GANConfig, layer, flags, source=source)
+    return GANConfig.from_recipe(flags.pop("dataset", None), args.recipe, **flags)
 
 
 def _main(args: argparse.Namespace) -> int:

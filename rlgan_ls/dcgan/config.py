@@ -1,7 +1,8 @@
 """The GAN run configuration: one dataclass, validated once at the boundary.
 
 Layers, later wins: these defaults, the recipe ``gan/<dataset>.toml`` (or ``--recipe``), then the
-command-line flags. ``__post_init__`` checks ranges and raises :class:`UsageError` naming the flag.
+command-line flags or keyword overrides (:meth:`GANConfig.from_recipe`, which the CLI uses too).
+``__post_init__`` checks ranges and raises :class:`UsageError` naming the flag.
 Fields declared ``resumable(...)`` may change when a run is resumed; every other one is fixed by
 the run's checkpoint. A run stores :meth:`GANConfig.resolved`: no "auto" is left in its files.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from ..errors import UsageError
-from ..recipes import resumable
+from ..recipes import RunConfig, resumable
 from ..smoothing import check_alpha
 from .augment import parse_policy
 from .data import DATASETS, is_known_dataset
@@ -30,8 +31,13 @@ Precision = Literal["auto", "fp32", "bf16"]
 
 
 @dataclass(frozen=True)
-class GANConfig:
+class GANConfig(RunConfig):
     """Everything one GAN run depends on. Written to ``config.json`` and into every checkpoint."""
+
+    RECIPES: ClassVar[str] = "gan"
+    TASK: ClassVar[str] = "dataset"
+    HPARAMS: ClassVar[tuple[str, ...]] = ("dataset", "alpha", "smoothing", "generator_loss", "seed", "image_size",
+                                          "batch_size", "steps", "augment")
 
     dataset: str = "digits"
     """Dataset: digits, mnist-5k, stacked-mnist-5k (offline); mnist, stacked-mnist, fashion-mnist, cifar10
@@ -144,6 +150,10 @@ class GANConfig:
         precision = self.precision if self.precision != "auto" else ("bf16" if device.type == "cuda" else "fp32")
         return dataclasses.replace(self, device=name, precision=precision, channels=channels)
 
+    @classmethod
+    def recipe_name(cls, task: str) -> str:
+        return "folder" if task.startswith("folder:") else task
+
     @property
     def default_run_name(self) -> str:
         loss = "ns" if self.generator_loss == "non-saturating" else "mm"
@@ -154,12 +164,3 @@ class GANConfig:
     def augment_policy(self) -> tuple[str, ...]:
         """``augment`` as the tuple of transform names it lists."""
         return parse_policy(self.augment)
-
-    def hparams(self) -> dict[str, Any]:
-        """What the TensorBoard HParams tab shows for this run."""
-        return {"dataset": self.dataset, "alpha": self.alpha, "smoothing": self.smoothing,
-                "generator_loss": self.generator_loss, "seed": self.seed, "image_size": self.image_size,
-                "batch_size": self.batch_size, "steps": self.steps, "augment": self.augment or "none"}
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)

@@ -31,7 +31,7 @@ from torch import Tensor
 from torch.utils.data.distributed import DistributedSampler
 
 from ..errors import UsageError
-from ..runs import cache_root
+from ..storage import cache_root
 from .mnist import mnist_5k, stack_digits
 
 __all__ = ["BatchOrder", "DATASETS", "ImageData", "is_known_dataset", "load_dataset"]

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 
 from .. import tags
 from ..metrics import frechet_distance
-from ..runs import cache_root, load_checkpoint, save_checkpoint
+from ..storage import cache_root, load_checkpoint, save_checkpoint
 from .data import ImageData
 from .mnist import mode_ids
 

@@ -10,12 +10,16 @@ differentiate and the named, detached terms to log, as 0-dim device tensors (no 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from .. import tags
 from ..losses import DiscriminatorMode, GeneratorLossKind, discriminator_loss, generator_loss
+
+if TYPE_CHECKING:
+    from .config import GANConfig
 
 __all__ = ["GANLoss", "mean_probability"]
 
@@ -27,19 +31,22 @@ def mean_probability(logits: Tensor) -> Tensor:
 
 @dataclass
 class GANLoss:
-    """Label-smoothed discriminator loss and the generator's loss.
-
-    Args:
-        alpha: smoothing strength in [0, 1).
-        smoothing: ``one-sided`` (real target 1 - alpha, fake 0), ``two-sided``, ``flip`` or ``none``.
-        generator_kind: ``non-saturating`` or ``minimax``.
-        flip_generator: random source of the ``flip`` mode (its state is checkpointed).
-    """
+    """Label-smoothed discriminator loss and the generator's loss. Build it from keywords or with
+    :meth:`from_config`."""
 
     alpha: float
+    """Smoothing strength in [0, 1)."""
     smoothing: DiscriminatorMode = "one-sided"
+    """``one-sided`` (real target 1 - alpha, fake 0), ``two-sided``, ``flip`` or ``none``."""
     generator_kind: GeneratorLossKind = "non-saturating"
+    """``non-saturating`` or ``minimax``."""
     flip_generator: torch.Generator | None = None
+    """Random source of the ``flip`` mode (its state is checkpointed)."""
+
+    @classmethod
+    def from_config(cls, cfg: GANConfig, flip_generator: torch.Generator | None = None) -> GANLoss:
+        """The objective a run with ``cfg`` trains on."""
+        return cls(cfg.alpha, cfg.smoothing, cfg.generator_loss, flip_generator)
 
     def discriminator(self, real_logits: Tensor, fake_logits: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``(B,)`` logits on real and on (detached) generated images -> scalar D loss and its parts:

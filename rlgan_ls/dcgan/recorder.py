@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -18,16 +17,17 @@ from torch import Tensor
 
 from .. import tags
 from ..errors import TrainingDiverged
-from ..runs import MetricRows, RunLogger, save_animation, save_checkpoint, write_json
+from ..events import MetricRows
+from ..runs import Run
+from ..seeding import Seeds
 from .config import GANConfig
 from .distributed import DistInfo
 from .evaluation import Evaluator
-from .state import GANState, checkpoint_path
+from .state import GANState
 
 __all__ = ["Recorder"]
 
 _SAMPLE_GRID = 64
-_EVAL_NOISE_SEED_OFFSET = 7919
 
 
 class Recorder:
@@ -36,21 +36,20 @@ class Recorder:
     Args:
         cfg: the resolved run config.
         state: the training state whose step, totals and latest values it keeps up to date.
-        run_dir: the run directory (written by rank 0 only).
+        run: the run directory (written by rank 0 only).
         info: this process's rank and device.
         evaluator: scores samples; ``None`` on ranks other than 0.
     """
 
-    def __init__(self, cfg: GANConfig, state: GANState, run_dir: Path, info: DistInfo,
+    def __init__(self, cfg: GANConfig, state: GANState, run: Run, info: DistInfo,
                  evaluator: Evaluator | None) -> None:
-        self.cfg, self.state, self.run_dir, self.info, self.evaluator = cfg, state, run_dir, info, evaluator
+        self.cfg, self.state, self.run, self.info, self.evaluator = cfg, state, run, info, evaluator
         self.rows = MetricRows()
         # A resumed run drops events logged after its checkpoint (a killed attempt's), then rewrites them.
-        self.logger = RunLogger(run_dir, purge_step=state.step + 1 if state.step else None) if info.is_main else None
-        if self.logger is not None and not state.step:
-            self.logger.layout(tags.LAYOUT["gan"])
+        self.logger = (run.open_logger(() if state.step else tags.LAYOUT["gan"], state.step + 1 if state.step else None)
+                       if info.is_main else None)
         self._layer_norms: tuple[int, dict[str, Tensor]] | None = None
-        noise_gen = torch.Generator().manual_seed(cfg.seed + _EVAL_NOISE_SEED_OFFSET)
+        noise_gen = Seeds(cfg.seed).torch("eval_noise")
         self.eval_noise = torch.randn(cfg.eval_samples, cfg.z_dim, generator=noise_gen)  # (N, z), fixed
         self.start_clock()
 
@@ -100,7 +99,7 @@ class Recorder:
         bad_rows = [(i, [t for t, v in zip(names, row) if not math.isfinite(v)]) for i, row in enumerate(host)]
         # The first broken row here; if every row here is finite, the bad value was on another rank.
         i, broken = next(((i, b) for i, b in bad_rows if b), (len(host) - 1, ["a loss on another rank"]))
-        ckpt = checkpoint_path(self.run_dir)
+        ckpt = self.run.checkpoint_file
         kept = f"the last good checkpoint is {ckpt}" if ckpt.is_file() else "no checkpoint was written yet"
         return TrainingDiverged(f"{', '.join(broken)} became NaN/inf at step {first + i}; training stopped; "
                                 f"{kept} (try a lower --lr-d/--lr-g)")
@@ -133,11 +132,7 @@ class Recorder:
         out = self.logger.scalars(self.evaluator.score(images) if self.evaluator else {}, step)
         grid = vutils.make_grid(images[:_SAMPLE_GRID], nrow=8, normalize=True, value_range=(-1, 1))  # (C, H, W)
         self.logger.image(tags.SAMPLES, grid, step)
-        vutils.save_image(grid, self.run_dir / "samples.png")
-        frames = self.run_dir / "samples"  # one grid per evaluation, animated in samples.gif
-        frames.mkdir(exist_ok=True)
-        vutils.save_image(grid, frames / f"step_{step:07d}.png")
-        save_animation(sorted(frames.glob("step_*.png")), self.run_dir / "samples.gif")
+        self.run.save_samples(grid, step)  # the latest grid, this step's frame, their animation
         if math.isnan(self.state.totals.fd_start) and tags.FD in out:
             self.state.totals.fd_start = out[tags.FD]
         self.state.last.update(out)
@@ -147,9 +142,9 @@ class Recorder:
         now = time.perf_counter()
         self.state.totals.wall_s += now - self._lap
         self._lap = now
-        checkpoint = {"config": self.cfg.to_dict(), **self.state.state_dict(self.info)}
+        checkpoint = {"config": self.cfg.record(), **self.state.state_dict(self.info)}
         if self.info.is_main:
-            save_checkpoint(checkpoint_path(self.run_dir), checkpoint)
+            self.run.save_checkpoint(checkpoint)
 
     # ------------------------------------------------------------------------ the end
 
@@ -171,8 +166,6 @@ class Recorder:
         if self.evaluator is not None:
             m[tags.CLASSIFIER_ACCURACY] = self.evaluator.accuracy
         if self.logger is not None:
-            self.logger.hparams(self.cfg.hparams(), {k: m[k] for k in tags.HPARAM_METRICS["gan"] if k in m})
             self.logger.scalars({tags.GRAD_G_MEAN: m[tags.GRAD_G_MEAN], tags.WALL_S: m[tags.WALL_S]}, s.step)
-            self.logger.close()
-            write_json(self.run_dir / "metrics.json", m)
+            self.run.finish(m, self.cfg.hparams(), tags.HPARAM_METRICS["gan"])
         return m

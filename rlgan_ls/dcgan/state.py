@@ -15,7 +15,6 @@ import math
 import os
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,28 +24,24 @@ from torch import Tensor
 
 from ..errors import UsageError
 from ..recipes import build_config
-from ..runs import load_checkpoint
+from ..runs import Run
+from ..seeding import Seeds
 from .config import GANConfig
 from .distributed import DistInfo
 from .models import Discriminator, Generator
 
-__all__ = ["CHECKPOINT", "FORMAT", "GANState", "RandomSources", "RunningTotals", "build_models", "checkpoint_path",
-           "load_run_checkpoint", "load_run_config"]
+__all__ = ["FORMAT", "GANState", "RandomSources", "RunningTotals", "build_models", "load_run_checkpoint",
+           "load_run_config"]
 
-CHECKPOINT = "last.safetensors"
 FORMAT = 2
 """Checkpoint layout version; a checkpoint of another version is refused with a clear message."""
-
-
-def checkpoint_path(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / "checkpoints" / CHECKPOINT
 
 
 def build_models(cfg: GANConfig, channels: int, device: torch.device) -> tuple[Generator, Discriminator]:
     """G and D for ``cfg``, initialised from ``cfg.seed`` (identical on every rank), on ``device`` in
     the configured memory layout."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    torch.manual_seed(cfg.seed)
+    Seeds(cfg.seed).seed_global("weights")
     # One conversion each; torch's stubs lack the (device, memory_format=...) overload of Module.to.
     g = Generator(cfg.z_dim, channels, cfg.image_size, cfg.g_width).to(device, memory_format=fmt)  # type: ignore[call-overload]
     d = Discriminator(channels, cfg.image_size, cfg.d_width).to(device, memory_format=fmt)  # type: ignore[call-overload]
@@ -84,10 +79,9 @@ class RandomSources:
 
     @classmethod
     def seeded(cls, seed: int, rank: int, device: torch.device) -> RandomSources:
-        def make(offset: int) -> torch.Generator:
-            return torch.Generator(device=device).manual_seed(seed * 1000 + offset + rank)
-
-        return cls(noise=make(17), flip=make(29), augment=make(43))
+        seeds = Seeds(seed, rank)
+        return cls(noise=seeds.torch("noise", device), flip=seeds.torch("flips", device),
+                   augment=seeds.torch("augment", device))
 
     def get_state(self) -> dict[str, Tensor]:
         return {name: getattr(self, name).get_state() for name in ("noise", "flip", "augment")}
@@ -197,12 +191,11 @@ def set_global_rng_state(state: dict[str, Any]) -> None:
 
 def load_run_checkpoint(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint of ``run_dir`` for ``--resume``; :class:`UsageError` when missing, corrupt or foreign."""
-    path = checkpoint_path(run_dir)
-    if not Path(run_dir).is_dir():
-        raise UsageError(f"--resume {run_dir}: no such run directory")
+    run = Run.open(run_dir, kind="gan", what="--resume")
+    path = run.checkpoint_file
     if not path.is_file():
         raise UsageError(f"--resume {run_dir}: no checkpoint at {path}; the run stopped before its first one")
-    state = load_checkpoint(path)
+    state = run.load_checkpoint()
     missing = {"config", "step", "G", "D", "opt_g", "opt_d", "rng", "totals"} - set(state)
     if missing:
         raise UsageError(f"checkpoint {path} is not a GAN checkpoint (missing {', '.join(sorted(missing))})")

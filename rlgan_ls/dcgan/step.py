@@ -40,7 +40,7 @@ class GANStep:
         self.use_bf16 = cfg.precision == "bf16"
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.augment_policy = cfg.augment_policy
-        self.loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss, state.rng.flip)
+        self.loss = GANLoss.from_config(cfg, state.rng.flip)
         g: nn.Module = state.G
         d: nn.Module = state.D
         if info.enabled:

@@ -14,12 +14,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .. import tags
 from ..errors import UsageError
 from ..recipes import resumable_fields
-from ..runs import new_run_dir, write_json
+from ..runs import Run
 from .config import GANConfig
 from .data import BatchOrder, ImageData, load_dataset
 from .distributed import DistInfo, barrier, broadcast_object, cleanup, setup
@@ -63,13 +61,13 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
         if cfg.batch_size % info.world_size:
             raise UsageError(f"--batch-size {cfg.batch_size} must be divisible by the {info.world_size} processes")
         order = BatchOrder(len(data), cfg.batch_size // info.world_size, cfg.seed, info.rank, info.world_size)
-        run_dir = _shared_run_dir(cfg, info, resume)
+        run = _shared_run(cfg, info, resume)
         evaluator = Evaluator.build(data, cfg.classifier_steps) if info.is_main else None
         state = GANState.create(cfg, data.channels, info)
         if ckpt is not None:
             state.load_state(ckpt, info)
-        metrics = _loop(cfg, state, data, order, Recorder(cfg, state, run_dir, info, evaluator))
-        return GANResult(run_dir, metrics, state.G, state.D)
+        metrics = _loop(cfg, state, data, order, Recorder(cfg, state, run, info, evaluator))
+        return GANResult(run.path, metrics, state.G, state.D)
     finally:
         cleanup(info)
 
@@ -89,17 +87,17 @@ def _check_resume(cfg: GANConfig, ckpt: dict, run_dir: str) -> None:
                          f"pass a larger --steps to continue it")
 
 
-def _shared_run_dir(cfg: GANConfig, info: DistInfo, resume: str | os.PathLike | None) -> Path:
-    """Rank 0 makes the run directory (or takes the resumed one) and writes config.json; all ranks get its path."""
-    path = None
+def _shared_run(cfg: GANConfig, info: DistInfo, resume: str | os.PathLike | None) -> Run:
+    """Rank 0 makes the run directory (or takes the resumed one) and writes config.json; all ranks get it."""
+    path, run = None, None
     if info.is_main:
-        run_dir = Path(resume) if resume is not None else new_run_dir(cfg.logdir, cfg.run_name or cfg.default_run_name)
-        write_json(run_dir / "config.json", {"kind": "gan", **cfg.to_dict()})
-        path = str(run_dir)
+        run = Run(resume) if resume is not None else Run.create(cfg.logdir, cfg.run_name or cfg.default_run_name)
+        run.write_config("gan", cfg.record())
+        path = str(run.path)
     path = broadcast_object(info, path)
     barrier(info)
     assert path is not None  # rank 0 always has a run directory by now
-    return Path(path)
+    return run if run is not None else Run(path)
 
 
 def _loop(cfg: GANConfig, state: GANState, data: ImageData, order: BatchOrder, rec: Recorder) -> dict[str, float]:
@@ -108,8 +106,7 @@ def _loop(cfg: GANConfig, state: GANState, data: ImageData, order: BatchOrder, r
     if state.step == 0:
         rec.evaluate()
     rec.start_clock()
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not (cfg.progress and rec.info.is_main), unit="step",
-               dynamic_ncols=True, desc=rec.run_dir.name)
+    bar = rec.run.progress(cfg.steps, enabled=cfg.progress and rec.info.is_main, initial=state.step, unit="step")
     try:
         while state.step < cfg.steps:
             rec.add(step(data.batch(order.indices(state.step), rec.info.device, step.memory_format)))

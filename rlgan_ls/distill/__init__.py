@@ -3,7 +3,7 @@
 Python API::
 
     from rlgan_ls.distill import DistillConfig, distill
-    result = distill(DistillConfig(env="CartPole-v1", method="dagger", alpha=0.1, seed=0),
+    result = distill(DistillConfig.from_recipe("CartPole-v1", method="dagger", alpha=0.1, seed=0),
                      teacher=lambda obs: (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(int))
 
 ``teacher`` may be a Stable-Baselines3 model, any callable ``obs -> action probabilities or
@@ -12,15 +12,16 @@ missing, unless ``DistillConfig.train_teacher`` is false.
 """
 
 from .config import DistillConfig
-from .sb3 import load_sb3_teacher
-from .students import CNNStudent, MLPStudent, StudentSpec, load_student
-from .teachers import CallableTeacher, Labels, SB3Teacher, Teacher
+from .objective import DistillLoss
+from .students import CNNStudent, MLPStudent, StudentSpec, load_run, load_student
+from .teachers import CallableTeacher, Labels, SB3Teacher, Teacher, load_sb3_teacher
 from .trainer import DistillResult, distill
 
 __all__ = [
     "CNNStudent",
     "CallableTeacher",
     "DistillConfig",
+    "DistillLoss",
     "DistillResult",
     "Labels",
     "MLPStudent",
@@ -28,6 +29,7 @@ __all__ = [
     "StudentSpec",
     "Teacher",
     "distill",
+    "load_run",
     "load_sb3_teacher",
     "load_student",
 ]

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .. import tags
-from ..envs import TEACHER_ALGOS, make_vec, resolve_env
 from ..errors import UsageError
-from ..recipes import add_config_flags, build_config, flags_layer, recipe_layer
-from .config import DistillConfig, agent_recipe_name
+from ..flags import add_config_flags, flags_layer
+from ..recipes import recipe_summary
+from .config import DistillConfig
+from .envs import TEACHER_ALGOS, make_vec, resolve_env
 from .rollouts import EVAL_SEED_OFFSET
 
 __all__ = ["register"]
@@ -52,8 +53,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("distill", help="distill a teacher into a small student (bc or dagger) with smoothed targets",
                        description="Flags override the agent recipe (agents/<env>.toml or --recipe), which "
-                                   "overrides the defaults. --teacher PATH loads an SB3 .zip: a pickle, trusted "
-                                   "files only.")
+                                   "overrides the defaults shown. --teacher PATH loads an SB3 .zip: a pickle, "
+                                   "trusted files only.",
+                       epilog="agent recipes (agents/<env>.toml) and the defaults they change:\n"
+                              + recipe_summary("agents"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--recipe", default=None, help="agent recipe name or .toml path (default: agents/<env>.toml "
                                                   "if it exists)")
     add_config_flags(d, DistillConfig)
@@ -75,19 +79,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------ teacher
 
 def _teacher(args: argparse.Namespace) -> int:
-    from .teacher_train import cached_teacher, teacher_path, train_teacher
+    from .teachers.cache import TeacherRequest, cached_teacher, teacher_path, train_teacher
 
     if args.eval_episodes < 1:
         raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
     recipe = resolve_env(args.env)
-    path, algo, params = teacher_path(recipe, args.algo, args.seed, args.steps, args.cache_dir, args.hyperparams)
+    req = TeacherRequest(recipe, args.algo, args.seed, args.steps, tuple(args.hyperparams), args.cache_dir)
+    path, algo, params = teacher_path(req)
     cached = None if args.force else cached_teacher(path, algo, params["steps"])
     if cached is not None:
         print(f"cached {algo.upper()} teacher for {recipe.env_id}: {path} (return {cached.return_mean:.2f} ± "
               f"{cached.return_std:.2f}); --force retrains")
     else:
-        info = train_teacher(recipe, algo, args.steps, args.seed, args.cache_dir, args.eval_episodes, args.progress,
-                             args.hyperparams)
+        info = train_teacher(req, args.eval_episodes, args.progress)
         print(f"trained {algo.upper()} teacher for {recipe.env_id}: {info.path} "
               f"(return {info.return_mean:.2f} ± {info.return_std:.2f} over {info.episodes} episodes)")
     if args.out:
@@ -103,8 +107,7 @@ def _teacher(args: argparse.Namespace) -> int:
 def _distill(args: argparse.Namespace) -> int:
     from .trainer import distill
 
-    layer, source = recipe_layer("agents", args.recipe, agent_recipe_name(args.env or DistillConfig.env))
-    result = distill(build_config(DistillConfig, layer, flags_layer(args, DistillConfig), source=source))
+    result = distill(DistillConfig.from_recipe(args.env, args.recipe, **flags_layer(args, DistillConfig)))
     m = result.metrics
     print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} (normalized "
           f"{m[tags.NORMALIZED_RETURN]:.3f}: teacher 1, random 0), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
@@ -122,10 +125,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.episodes < 1 or args.envs < 1:
         raise UsageError("--episodes and --envs must be >= 1")
-    run_dir = Path(args.run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"RUN_DIR {run_dir} is not a directory")
-    run = load_run(run_dir)
+    run = load_run(args.run_dir)
     student, spec, config, recipe = run.student, run.spec, run.config, run.recipe
     if args.video is not None:
         from .video import check_filmable

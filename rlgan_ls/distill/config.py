@@ -1,19 +1,24 @@
 """The distillation run's configuration: one typed dataclass, validated once, at the boundary.
 
 Layers (later wins): dataclass defaults -> agent recipe ``agents/<env>.toml`` (or ``--recipe``) ->
-command-line flags. Every field is also a flag (``--steps-per-round``), so a sweep runner can
-override any of them. Field docstrings double as ``--help`` text.
+command-line flags or keyword overrides (:meth:`DistillConfig.from_recipe`, which the CLI uses too).
+Every field is also a flag (``--steps-per-round``), so a sweep runner can override any of them. Field
+docstrings double as ``--help`` text. A run stores :meth:`DistillConfig.resolved`: what it used, with
+None for the settings that do not apply to it (``--bins`` on a Discrete env, the DAgger schedule of a
+BC run, ...).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from ..actions import DEFAULT_BINS
 from ..errors import UsageError
+from ..recipes import RunConfig
 from ..smoothing import check_alpha
+from .actions import DEFAULT_BINS
 
 __all__ = ["DistillConfig", "agent_recipe_name"]
 
@@ -24,8 +29,12 @@ def agent_recipe_name(env: str) -> str:
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(RunConfig):
     """Everything a ``bc`` or ``dagger`` run needs; written to ``config.json`` in the run dir."""
+
+    RECIPES: ClassVar[str] = "agents"
+    TASK: ClassVar[str] = "env"
+    HPARAMS: ClassVar[tuple[str, ...]] = ("env", "method", "alpha", "prior", "seed", "loss", "target")
 
     env: str = "CartPole-v1"
     """Gymnasium id, ``module:EnvId`` or an ``envs/`` recipe name."""
@@ -36,9 +45,9 @@ class DistillConfig:
     prior: Literal["uniform", "ordinal", "gaussian"] = "uniform"
     """Where the smoothing mass goes: uniform over actions, to the adjacent (ordered) actions, or a Gaussian
     kernel over them (--prior-width)."""
-    prior_width: float = 1.0
+    prior_width: float | None = 1.0
     """Width (standard deviation, in actions or bins) of --prior gaussian."""
-    bins: int = DEFAULT_BINS
+    bins: int | None = DEFAULT_BINS
     """Box actions: bins per action dimension (the student picks one; it stands for the bin's centre)."""
     action_low: float | None = None
     """Box actions: lower bound of every dimension's bins (default: the space's own; needed if unbounded)."""
@@ -50,7 +59,7 @@ class DistillConfig:
     """Temperature of soft targets: softmax(log p / tau) for policies, softmax(Q / tau) for DQN."""
     loss: Literal["smoothed", "entropy-bonus"] = "smoothed"
     """``smoothed``: CE to smoothed targets; ``entropy-bonus``: CE(teacher) - entropy_beta * H (baseline)."""
-    entropy_beta: float = 0.01
+    entropy_beta: float | None = 0.01
     """Entropy-bonus weight for ``--loss entropy-bonus``."""
     seed: int = 0
     """Seed for the student's initialisation, action sampling and the environments."""
@@ -58,11 +67,11 @@ class DistillConfig:
     """Path to a trusted SB3 .zip teacher (a pickle!); default: the cached teacher for the env recipe."""
     teacher_algo: Literal["ppo", "a2c", "dqn", "sac", "td3", "ddpg"] | None = None
     """Which cached teacher to use (default: the env recipe's algo; required for an env without a recipe)."""
-    teacher_seed: int = 0
+    teacher_seed: int | None = 0
     """Seed of the cached teacher."""
     teacher_steps: int | None = None
     """Training steps of the cached teacher (default: the env recipe's)."""
-    teacher_hyperparams: tuple[str, ...] = ()
+    teacher_hyperparams: tuple[str, ...] | None = ()
     """key=value overrides of the cached teacher's SB3 settings, as given to 'rlgan-ls teacher --hyperparams'."""
     train_teacher: bool = True
     """Train the cached teacher when it is missing (announced; minutes). --no-train-teacher: stop instead."""
@@ -88,15 +97,15 @@ class DistillConfig:
     """Hidden units per MLP layer (CNN: units of the dense head)."""
     depth: int = 2
     """Hidden layers of the MLP (CNN: dense layers after the convolutions)."""
-    channels: int = 32
+    channels: int | None = 32
     """CNN: channels of the first convolution (later ones use twice as many)."""
-    beta_schedule: Literal["linear", "exponential"] = "linear"
+    beta_schedule: Literal["linear", "exponential"] | None = "linear"
     """DAgger: probability that the teacher acts in round i: max(0, 1 - i / beta_rounds) or beta_p ** i."""
-    beta_rounds: int = 3
+    beta_rounds: int | None = 3
     """Linear schedule: rounds until the teacher stops acting."""
-    beta_p: float = 0.5
+    beta_p: float | None = 0.5
     """Exponential schedule: decay factor in (0, 1)."""
-    act: Literal["sample", "greedy"] = "sample"
+    act: Literal["sample", "greedy"] | None = "sample"
     """How the student acts during DAgger rollouts (evaluation is always greedy)."""
     eval_episodes: int = 20
     """Episodes for the final evaluation."""
@@ -120,19 +129,19 @@ class DistillConfig:
                              f"--alpha 0 and set the strength with --entropy-beta")
         if not (self.tau > 0.0) or math.isinf(self.tau):
             raise UsageError(f"--tau must be a positive number, got {self.tau}")
-        if self.entropy_beta < 0.0 or math.isnan(self.entropy_beta):
+        if self.entropy_beta is not None and (self.entropy_beta < 0.0 or math.isnan(self.entropy_beta)):
             raise UsageError(f"--entropy-beta must be >= 0, got {self.entropy_beta}")
-        if not (0.0 < self.beta_p < 1.0):
+        if self.beta_p is not None and not (0.0 < self.beta_p < 1.0):
             raise UsageError(f"--beta-p must be in (0, 1), got {self.beta_p}")
         if not (self.lr > 0.0) or math.isinf(self.lr):
             raise UsageError(f"--lr must be a positive number, got {self.lr}")
-        if not (self.prior_width > 0.0) or math.isinf(self.prior_width):
+        if self.prior_width is not None and (not (self.prior_width > 0.0) or math.isinf(self.prior_width)):
             raise UsageError(f"--prior-width must be a positive number of actions, got {self.prior_width}")
-        if self.bins < 2:
+        if self.bins is not None and self.bins < 2:
             raise UsageError(f"--bins must be >= 2, got {self.bins}")
         for name in ("n_envs", "rounds", "steps_per_round", "updates_per_round", "batch_size", "width",
                      "depth", "channels", "beta_rounds", "eval_episodes", "eval_envs", "threads"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.teacher_steps is not None and self.teacher_steps < 1:
             raise UsageError(f"--teacher-steps must be >= 1, got {self.teacher_steps}")
@@ -148,8 +157,47 @@ class DistillConfig:
         if self.method == "bc":
             return 1.0
         if self.beta_schedule == "linear":
+            assert self.beta_rounds is not None  # None only where the schedule is not linear
             return max(0.0, 1.0 - round_idx / self.beta_rounds)
+        assert self.beta_p is not None
         return self.beta_p ** round_idx
+
+    @classmethod
+    def recipe_name(cls, task: str) -> str:
+        return agent_recipe_name(task)
+
+    def inapplicable(self) -> tuple[str, ...]:
+        """Settings this run does not use, given its method, prior, loss and architecture."""
+        unused = []
+        if self.method == "bc":
+            unused += ["beta_schedule", "beta_rounds", "beta_p", "act"]
+        elif self.beta_schedule == "linear":
+            unused.append("beta_p")
+        else:
+            unused.append("beta_rounds")
+        if self.prior != "gaussian":
+            unused.append("prior_width")
+        if self.loss != "entropy-bonus":
+            unused.append("entropy_beta")
+        if self.arch == "mlp":
+            unused.append("channels")
+        if self.teacher is not None:  # the cached teacher's settings
+            unused += ["teacher_seed", "teacher_hyperparams"]
+        return tuple(unused)
+
+    def resolved(self, box: bool, arch: str, teacher_algo: str | None, teacher_steps: int | None) -> DistillConfig:
+        """This config as the run uses it: the student's ``arch``, the teacher's algorithm and budget
+        (when known), and None for every setting that does not apply (``box``: whether the env's
+        actions are a Box, to which the bins and their bounds belong)."""
+        changes: dict[str, Any] = {"arch": arch, "teacher_algo": teacher_algo or self.teacher_algo,
+                                   "teacher_steps": teacher_steps or self.teacher_steps}
+        if not box:
+            changes.update(bins=None, action_low=None, action_high=None)
+        else:
+            changes["bins"] = self.bins or DEFAULT_BINS
+        cfg = dataclasses.replace(self, **changes)
+        unused: dict[str, Any] = dict.fromkeys(cfg.inapplicable())
+        return dataclasses.replace(cfg, **unused)
 
     @property
     def default_run_name(self) -> str:

@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..envs import make_env
 from ..errors import UsageError
-from .sb3 import sb3_class
+from .envs import make_env
 from .students import CNNStudent, DistilledRun, MLPStudent, StudentSpec, load_run
+from .teachers.sb3 import sb3_class
 
 __all__ = ["EXPORT_ALGOS", "export_student", "exported_model"]
 

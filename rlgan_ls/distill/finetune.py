@@ -25,14 +25,47 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import Logger, TensorBoardOutputFormat
 
-from ..envs import make_env
 from ..errors import UsageError
+from .envs import make_env
 from .export import exported_model
 from .rollouts import eval_seed
-from .sb3 import sb3_class, schedule
 from .students import load_run
+from .teachers.sb3 import sb3_class, schedule
 
-__all__ = ["FinetuneResult", "finetune", "warm_up_critic"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "warm_up_critic"]
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How to fine-tune a student (``rlgan-ls finetune``'s flags)."""
+
+    algo: str = "ppo"
+    """SB3 algorithm: ppo or a2c."""
+    steps: int = 50_000
+    """Environment steps in all, the critic's warm-up included."""
+    critic_warmup: int = 10_000
+    """Environment steps training only the critic (0: none)."""
+    seed: int = 0
+    """Seed of SB3's model and envs."""
+    eval_every: int = 10_000
+    """Environment steps between greedy evaluations."""
+    eval_episodes: int = 10
+    """Episodes per evaluation."""
+    from_scratch: bool = False
+    """Train the same network from SB3's initialisation instead (the baseline of a fine-tuning study)."""
+
+    def __post_init__(self) -> None:
+        if (self.steps < 1 or self.critic_warmup < 0 or self.critic_warmup >= self.steps or self.eval_every < 1
+                or self.eval_episodes < 1):
+            raise UsageError(f"finetune: need --steps >= 1, 0 <= --critic-warmup < --steps, --eval-every >= 1 and "
+                             f"--eval-episodes >= 1 (got {self.steps}, {self.critic_warmup}, {self.eval_every}, "
+                             f"{self.eval_episodes})")
+
+    @property
+    def variant(self) -> str:
+        """Names the run's fine-tuning: algorithm, start and seed (e.g. ``ppo-warmup-s0``)."""
+        start = "scratch" if self.from_scratch else ("warmup" if self.critic_warmup else "student")
+        return f"{self.algo}-{start}-s{self.seed}"
 
 
 @dataclass
@@ -65,35 +98,26 @@ def _actor_parameters(policy: Any) -> list[Any]:
     return [p for m in modules for p in m.parameters()]
 
 
-def finetune(run_dir: str | os.PathLike, algo: str = "ppo", steps: int = 50_000, critic_warmup: int = 10_000,
-             seed: int = 0, eval_every: int = 10_000, eval_episodes: int = 10,
-             from_scratch: bool = False) -> FinetuneResult:
-    """Fine-tune the student of ``run_dir`` for ``steps`` environment steps (see the module docstring).
+def finetune(run_dir: str | os.PathLike, cfg: FinetuneConfig = FinetuneConfig()) -> FinetuneResult:
+    """Fine-tune the student of ``run_dir`` for ``cfg.steps`` environment steps (see the module docstring).
 
-    ``from_scratch`` trains the same architecture from SB3's initialisation instead (the baseline of a
-    fine-tuning study); ``critic_warmup`` then does not apply. Logged under ``finetune/<variant>/``,
-    the variant naming the algorithm, the start and the seed (e.g. ``finetune/ppo-warmup-s0/``).
+    ``cfg.from_scratch`` trains the same architecture from SB3's initialisation instead; the critic's
+    warm-up then does not apply. Logged under ``finetune/<variant>/`` (:attr:`FinetuneConfig.variant`).
     """
-    if steps < 1 or critic_warmup < 0 or critic_warmup >= steps or eval_every < 1 or eval_episodes < 1:
-        raise UsageError(f"finetune: need --steps >= 1, 0 <= --critic-warmup < --steps, --eval-every >= 1 and "
-                         f"--eval-episodes >= 1 (got {steps}, {critic_warmup}, {eval_every}, {eval_episodes})")
     run = load_run(run_dir)
-    recipe = run.recipe
-    kw = _settings(recipe, algo)
-    model = exported_model(run, algo, seed, **kw)
-    if from_scratch:  # the same architecture and settings, SB3's initialisation
-        model = sb3_class(algo)(model.policy_class, model.env, policy_kwargs=model.policy_kwargs, seed=seed,
-                                device="cpu", verbose=0, **{k: v for k, v in kw.items() if k != "n_envs"})
-    start = "scratch" if from_scratch else ("warmup" if critic_warmup else "student")
-    variant = f"{algo}-{start}-s{seed}"
-    model.set_logger(_logger(Path(run_dir), f"finetune/{variant}/"))
-    evaluation = _Evaluation(model, recipe, eval_every, eval_episodes, seed)
+    kw = _settings(run.recipe, cfg.algo)
+    model = exported_model(run, cfg.algo, cfg.seed, **kw)
+    if cfg.from_scratch:  # the same architecture and settings, SB3's initialisation
+        model = sb3_class(cfg.algo)(model.policy_class, model.env, policy_kwargs=model.policy_kwargs, seed=cfg.seed,
+                                    device="cpu", verbose=0, **{k: v for k, v in kw.items() if k != "n_envs"})
+    model.set_logger(_logger(run.run_dir, f"finetune/{cfg.variant}/"))
+    evaluation = _Evaluation(model, run.recipe, cfg)
     evaluation.run()  # step 0: the exported student as it is
-    if critic_warmup and not from_scratch:
-        warm_up_critic(model, critic_warmup, evaluation)
-    model.learn(max(steps - model.num_timesteps, 1), callback=evaluation, reset_num_timesteps=False)
+    if cfg.critic_warmup and not cfg.from_scratch:
+        warm_up_critic(model, cfg.critic_warmup, evaluation)
+    model.learn(max(cfg.steps - model.num_timesteps, 1), callback=evaluation, reset_num_timesteps=False)
     evaluation.run()
-    path = Path(run_dir) / f"finetune-{variant}.zip"
+    path = run.run.export_file(f"finetune-{cfg.variant}.zip")
     model.save(path)
     return FinetuneResult(model, path, evaluation.returns)
 
@@ -124,13 +148,13 @@ def _logger(run_dir: Path, prefix: str) -> Logger:
 class _Evaluation(BaseCallback):
     """Greedy returns every ``every`` environment steps (and when :meth:`run` is called), logged as ``eval_return``."""
 
-    def __init__(self, model: Any, recipe: Any, every: int, episodes: int, seed: int) -> None:
+    def __init__(self, model: Any, recipe: Any, cfg: FinetuneConfig) -> None:
         from stable_baselines3.common.env_util import make_vec_env
 
         super().__init__()
-        self.sb3_model, self.every, self.episodes = model, every, episodes
+        self.sb3_model, self.every, self.episodes = model, cfg.eval_every, cfg.eval_episodes
         self.returns: dict[int, float] = {}
-        self.eval_env = make_vec_env(lambda: make_env(recipe), n_envs=1, seed=eval_seed(seed))
+        self.eval_env = make_vec_env(lambda: make_env(recipe), n_envs=1, seed=eval_seed(cfg.seed))
 
     def _on_step(self) -> bool:
         if self.sb3_model.num_timesteps // self.every > max(self.returns, default=0) // self.every:

@@ -10,7 +10,8 @@ kernel over the ordered choices (``gaussian``, width in choices).
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
@@ -20,6 +21,9 @@ from ..losses import entropy_bonus_cross_entropy, smoothed_cross_entropy
 from ..metrics import entropy, expected_calibration_error, kl_divergence, kl_uniform
 from ..smoothing import gaussian_prior, ordinal_prior
 from .students import split_logits
+
+if TYPE_CHECKING:
+    from .config import DistillConfig
 
 __all__ = ["DistillLoss", "Prior", "agreement_metrics"]
 
@@ -35,25 +39,41 @@ def _prior(kind: Prior, k: int, width: float) -> Tensor | None:
     return None
 
 
+@dataclass
 class DistillLoss:
     """``loss(logits, actions, probs) -> (total, parts)`` where parts hold the logged terms.
 
-    Args:
-        nvec: choices per action dimension.
-        alpha: smoothing strength in [0, 1).
-        prior: ``uniform``, ``ordinal`` (mass to the adjacent actions) or ``gaussian`` (a kernel of
-            ``prior_width`` actions), the last two for ordered action sets such as Box bins.
-        target: ``hard`` uses the teacher's greedy actions, ``soft`` its distribution.
-        loss: ``smoothed`` (label smoothing) or ``entropy-bonus`` (CE - beta * H, the baseline).
-        entropy_beta: beta of the entropy bonus.
-        prior_width: width of the ``gaussian`` prior, in actions.
+    Build it from keywords or with :meth:`from_config`.
     """
 
-    def __init__(self, nvec: tuple[int, ...], alpha: float, prior: Prior = "uniform",
-                 target: Literal["hard", "soft"] = "hard", loss: Literal["smoothed", "entropy-bonus"] = "smoothed",
-                 entropy_beta: float = 0.0, device: str | torch.device = "cpu", prior_width: float = 1.0) -> None:
-        self.nvec, self.alpha, self.target, self.loss, self.entropy_beta = nvec, alpha, target, loss, entropy_beta
-        self.priors = [None if (p := _prior(prior, k, prior_width)) is None else p.to(device) for k in nvec]
+    nvec: tuple[int, ...]
+    """Choices per action dimension."""
+    alpha: float
+    """Smoothing strength in [0, 1)."""
+    prior: Prior = "uniform"
+    """``uniform``, ``ordinal`` (mass to the adjacent actions) or ``gaussian`` (a kernel of ``prior_width``
+    actions), the last two for ordered action sets such as Box bins."""
+    target: Literal["hard", "soft"] = "hard"
+    """``hard`` uses the teacher's greedy actions, ``soft`` its distribution."""
+    loss: Literal["smoothed", "entropy-bonus"] = "smoothed"
+    """``smoothed`` (label smoothing) or ``entropy-bonus`` (CE - beta * H, the baseline)."""
+    entropy_beta: float = 0.0
+    """beta of the entropy bonus."""
+    prior_width: float = 1.0
+    """Width of the ``gaussian`` prior, in actions."""
+    device: str | torch.device = "cpu"
+    """Where the priors live (the logits' device)."""
+    priors: list[Tensor | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.priors = [None if (p := _prior(self.prior, k, self.prior_width)) is None else p.to(self.device)
+                       for k in self.nvec]
+
+    @classmethod
+    def from_config(cls, cfg: DistillConfig, nvec: tuple[int, ...]) -> DistillLoss:
+        """The objective a run with ``cfg`` trains on, for actions of ``nvec`` choices."""
+        return cls(nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta or 0.0, cfg.prior_width or 1.0,
+                   cfg.device)
 
     def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         # logits: (N, sum K); actions: (N, D) long; probs: (N, sum K) or None

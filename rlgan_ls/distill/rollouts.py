@@ -13,15 +13,17 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from ..seeding import Seeds
+
 __all__ = ["EVAL_SEED_OFFSET", "Collector", "EvalResult", "Rollout", "eval_seed", "evaluate"]
 
-EVAL_SEED_OFFSET = 10_000
+EVAL_SEED_OFFSET = Seeds(0).of("evaluation")
 """Evaluation episodes are seeded ``seed + EVAL_SEED_OFFSET``: away from the training envs' seeds."""
 
 
 def eval_seed(seed: int) -> int:
     """The seed of the evaluation episodes of a run (or teacher) trained with ``seed``."""
-    return seed + EVAL_SEED_OFFSET
+    return Seeds(seed).of("evaluation")
 
 # A step function receives the current observations (N, *obs_shape) and returns env actions for
 # them, plus anything it wants recorded with those states (kept by the caller, not here).

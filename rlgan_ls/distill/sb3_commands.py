@@ -44,19 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from ..runs import Run
     from .export import export_student
 
-    out = export_student(args.run_dir, args.out or Path(args.run_dir) / f"student-{args.algo}.zip", args.algo)
+    out = export_student(args.run_dir, args.out or Run(args.run_dir).export_file(f"student-{args.algo}.zip"),
+                         args.algo)
     print(f"wrote {out}: {args.algo.upper()}.load('{out}') gives the student's actor and an untrained critic")
     return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from .finetune import finetune
+    from .finetune import FinetuneConfig, finetune
 
-    result = finetune(args.run_dir, args.algo, args.steps, 0 if args.from_scratch else args.critic_warmup,
-                      args.seed, args.eval_every, args.eval_episodes, args.from_scratch)
+    cfg = FinetuneConfig(args.algo, args.steps, 0 if args.from_scratch else args.critic_warmup, args.seed,
+                         args.eval_every, args.eval_episodes, args.from_scratch)
+    result = finetune(args.run_dir, cfg)
     print(f"{result.path}: greedy return " + ", ".join(f"{r:.1f} at {s}" for s, r in sorted(result.returns.items())))
     return 0

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..actions import DEFAULT_BINS, ActionSpec, action_spec
-from ..envs import EnvRecipe, resolve_env
 from ..errors import UsageError
-from ..runs import load_checkpoint, save_checkpoint, write_json
+from ..runs import Run
+from ..storage import load_checkpoint
+from .actions import DEFAULT_BINS, ActionSpec, action_spec
+from .envs import EnvProbe, EnvRecipe, resolve_env
 
 __all__ = [
     "CNNStudent",
@@ -35,6 +36,7 @@ __all__ = [
     "greedy_actions",
     "load_run",
     "load_student",
+    "make_student",
     "sample_actions",
     "save_student",
     "split_logits",
@@ -114,6 +116,15 @@ class CNNStudent(nn.Module):
         return self.head(self.conv(x))
 
 
+def make_student(arch: str, env: EnvProbe, width: int, depth: int,
+                 channels: int | None) -> tuple[nn.Module, StudentSpec]:
+    """The student network for ``env`` (``arch`` ``auto``: a CNN for uint8 frames, an MLP otherwise), its
+    initial weights drawn from torch's global RNG."""
+    arch = arch if arch != "auto" else ("cnn" if env.obs_kind == "image" else "mlp")
+    spec = StudentSpec(arch, env.obs_shape, env.spec.nvec, width, depth, channels or 32)  # type: ignore[arg-type]
+    return build_student(spec), spec
+
+
 def build_student(spec: StudentSpec) -> nn.Module:
     if spec.arch == "mlp":
         return MLPStudent(spec)
@@ -160,23 +171,19 @@ def student_actor(student: nn.Module, nvec: tuple[int, ...], spec_to_env: Callab
 
 # -------------------------------------------------------------------------------- checkpoints
 
-def save_student(run_dir: str | os.PathLike, student: nn.Module, spec: StudentSpec,
-                 config: dict[str, Any]) -> Path:
-    """Write ``student.safetensors`` (weights + spec + config) and ``student.json`` into ``run_dir``."""
-    run_dir = Path(run_dir)
+def save_student(run: Run, student: nn.Module, spec: StudentSpec, config: dict[str, Any]) -> Path:
+    """The run's student checkpoint (weights + spec + config) and its readable JSON summary."""
     spec_dict = dataclasses.asdict(spec)
-    path = run_dir / "student.safetensors"
-    save_checkpoint(path, {"spec": spec_dict, "config": config, "state_dict": student.state_dict()})
-    write_json(run_dir / "student.json", {"spec": spec_dict, "config": config})
-    return path
+    return run.save_student({"spec": spec_dict, "config": config, "state_dict": student.state_dict()},
+                            {"spec": spec_dict, "config": config})
 
 
 def load_student(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, StudentSpec,
                                                                                        dict[str, Any]]:
-    """Rebuild a student from ``student.safetensors`` (or a run dir holding one)."""
+    """Rebuild a student from its checkpoint (a file, or a run dir holding one)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "student.safetensors"
+        path = Run(path).student_file
     state = load_checkpoint(path, map_location=device)
     try:
         raw = state["spec"]
@@ -196,22 +203,30 @@ class DistilledRun:
     """A run directory written by ``distill``: its student (on the CPU), the student's spec, the run's
     config and the env recipe it ran on."""
 
-    run_dir: Path
+    run: Run
     student: nn.Module
     spec: StudentSpec
     config: dict[str, Any]
     recipe: EnvRecipe
 
+    @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
     def action_spec(self, space: Any) -> ActionSpec:
         """How the student's choices map onto ``space`` (the env's action space), with the run's bins and bounds."""
         c = self.config
-        return action_spec(space, self.recipe.name, int(c.get("bins", DEFAULT_BINS)), c.get("action_low"),
+        return action_spec(space, self.recipe.name, int(c.get("bins") or DEFAULT_BINS), c.get("action_low"),
                            c.get("action_high"))
 
 
 def load_run(run_dir: str | os.PathLike) -> DistilledRun:
-    """The student of ``run_dir`` with its run config and env; :class:`UsageError` if ``distill`` did not write it."""
-    student, spec, config = load_student(run_dir)
+    """The student of ``run_dir`` with its run config and env; :class:`UsageError` naming the folder when it
+    is not a finished distillation run."""
+    run = Run.open(run_dir, kind="distill")
+    if not run.student_file.is_file():
+        raise UsageError(f"RUN_DIR {run.path} has no student yet: the distill run did not finish (rerun it)")
+    student, spec, config = load_student(run.student_file)
     if "env" not in config:
-        raise UsageError(f"{run_dir}/student.safetensors holds no run config; it was not written by 'distill'")
-    return DistilledRun(Path(run_dir), student, spec, config, resolve_env(config["env"]))
+        raise UsageError(f"{run.student_file} holds no run config; it was not written by 'distill'")
+    return DistilledRun(run, student, spec, config, resolve_env(config["env"]))

@@ -16,9 +16,8 @@ import numpy as np
 from gymnasium.error import DependencyNotInstalled
 
 from .. import tags
-from ..envs import EnvRecipe, make_env
 from ..errors import UsageError
-from ..runs import RunLogger
+from .envs import EnvRecipe, make_env
 from .rollouts import eval_seed
 from .students import DistilledRun, load_run, student_actor
 
@@ -52,10 +51,13 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
         done = terminated or truncated
     fps = int(env.metadata.get("render_fps") or 30)
     env.close()
-    out = Path(path) if path is not None else run.run_dir / "student.mp4"
+    out = Path(path) if path is not None else run.run.video_file
     _write_mp4(frames, out, fps)
-    with RunLogger(run.run_dir) as logger:
+    logger = run.run.open_logger()
+    try:
         logger.animation(tags.VIDEO, frames[::2], fps=fps / 2)  # every other frame keeps the event file small
+    finally:
+        run.run.close()
     return out, total
 
 

@@ -24,12 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import tags
-from .errors import UsageError
-from .runs import sanitize, write_json
-from .smoothing import check_alpha
+from .. import tags
+from ..errors import UsageError
+from ..runs import Experiment, Run
+from ..smoothing import check_alpha
+from ..storage import sanitize
 
-__all__ = ["Cell", "CellResult", "plan_cells", "run_sweep"]
+__all__ = ["Cell", "CellResult", "SweepPlan", "cell_name", "run_sweep"]
 
 KINDS = tags.KINDS
 TASK_FLAG: dict[str, str] = {kind: f"--{key}" for kind, key in tags.TASK_KEY.items()}
@@ -52,7 +53,7 @@ class Cell:
 
     @property
     def finished(self) -> bool:
-        return (self.run_dir / "metrics.json").is_file()
+        return Run(self.run_dir).finished
 
 
 @dataclass(frozen=True)
@@ -71,40 +72,62 @@ def cell_name(task: str, alpha: float, seed: int) -> str:
 def default_task(kind: str) -> str:
     """The task a pipeline runs when none is named (its config's default env or dataset)."""
     if kind == "distill":
-        from .distill.config import DistillConfig
+        from ..distill.config import DistillConfig
 
         return DistillConfig.env
-    from .dcgan.config import GANConfig
+    from ..dcgan.config import GANConfig
 
     return GANConfig.dataset
 
 
-def plan_cells(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: str | os.PathLike,
-               extra: Sequence[str] = (), tasks: Sequence[str] = ()) -> list[Cell]:
-    """The grid's cells in (task, alpha, seed) order, with their commands."""
-    if kind not in KINDS:
-        raise UsageError(f"sweep kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    for flag in extra:
-        if flag.split("=", 1)[0] in _RESERVED:
-            raise UsageError(f"sweep: {flag.split('=', 1)[0]} is set per cell by the sweep; use the sweep's own "
-                             f"--alpha/--seed/--logdir and {TASK_FLAG[kind]}")
-    if not alphas or not seeds:
-        raise UsageError("sweep: give at least one --alpha and one --seed")
-    for a in alphas:
-        check_alpha(a, "--alpha", UsageError)
-    tasks = list(tasks) or [default_task(kind)]
-    if len(set(alphas)) != len(alphas) or len(set(seeds)) != len(seeds) or len(set(tasks)) != len(tasks):
-        raise UsageError(f"sweep: --alpha, --seed and {TASK_FLAG[kind]} values must be distinct")
-    root = Path(logdir).resolve()
-    cells = []
-    for t in tasks:
-        for a in alphas:
-            for s in seeds:
-                name = cell_name(t, a, s)
-                argv = (sys.executable, "-m", "rlgan_ls.cli", kind, TASK_FLAG[kind], t, *extra, "--alpha",
-                        repr(float(a)), "--seed", str(s), "--logdir", str(root), "--run-name", name, "--no-progress")
-                cells.append(Cell(t, float(a), int(s), name, root / name, root / "logs" / f"{name}.log", argv))
-    return cells
+@dataclass(frozen=True)
+class SweepPlan:
+    """A grid of cells: every (task, alpha, seed), each running the ``kind`` pipeline with ``extra`` flags."""
+
+    kind: str
+    """``distill`` or ``gan``."""
+    alphas: Sequence[float]
+    """Smoothing strengths."""
+    seeds: Sequence[int] = (0,)
+    """Seeds."""
+    logdir: str | os.PathLike = "runs/sweep"
+    """The experiment folder; one run directory per cell inside."""
+    tasks: Sequence[str] = ()
+    """Envs (distill) or datasets (gan); default: the pipeline's default task."""
+    extra: Sequence[str] = ()
+    """Flags every cell passes on to the pipeline's command."""
+    workers: int = 1
+    """Cells run at once."""
+    backend: str = "local"
+    """``local`` (a process pool) or ``ray`` (Ray Tune)."""
+    ray_address: str | None = None
+    """A Ray cluster's address (default: start a local Ray)."""
+
+    def cells(self) -> list[Cell]:
+        """The grid's cells in (task, alpha, seed) order, with their commands; :class:`UsageError` on a bad grid."""
+        kind, extra = self.kind, list(self.extra)
+        if kind not in KINDS:
+            raise UsageError(f"sweep kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        for flag in extra:
+            if flag.split("=", 1)[0] in _RESERVED:
+                raise UsageError(f"sweep: {flag.split('=', 1)[0]} is set per cell by the sweep; use the sweep's own "
+                                 f"--alpha/--seed/--logdir and {TASK_FLAG[kind]}")
+        if not self.alphas or not self.seeds:
+            raise UsageError("sweep: give at least one --alpha and one --seed")
+        for a in self.alphas:
+            check_alpha(a, "--alpha", UsageError)
+        tasks = list(self.tasks) or [default_task(kind)]
+        if len(set(self.alphas)) != len(self.alphas) or len(set(self.seeds)) != len(self.seeds) \
+                or len(set(tasks)) != len(tasks):
+            raise UsageError(f"sweep: --alpha, --seed and {TASK_FLAG[kind]} values must be distinct")
+        exp = Experiment(Path(self.logdir).resolve())
+        return [self._cell(exp, t, float(a), int(s)) for t in tasks for a in self.alphas for s in self.seeds]
+
+    def _cell(self, exp: Experiment, task: str, alpha: float, seed: int) -> Cell:
+        name = cell_name(task, alpha, seed)
+        argv = (sys.executable, "-m", "rlgan_ls.cli", self.kind, TASK_FLAG[self.kind], task, *self.extra, "--alpha",
+                repr(alpha), "--seed", str(seed), "--logdir", str(exp.path), "--run-name", name, "--no-progress")
+        return Cell(task, alpha, seed, name, exp.path / name, exp.log_file(name), argv)
 
 
 def _cell_env(threads: int) -> dict[str, str]:
@@ -170,7 +193,7 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
         r = run_cell(by_name[config["cell"]], cpus)
         return {"returncode": r.returncode, "status": r.status, "seconds": r.seconds, "message": r.message}
 
-    storage = (cells[0].run_dir.parent / "logs" / "ray").resolve()
+    storage = (Experiment(cells[0].run_dir.parent).logs_dir / "ray").resolve()
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus}),
         param_space={"cell": tune.grid_search([c.run_name for c in cells])},
@@ -193,20 +216,17 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
     return sorted(results, key=lambda r: order[r.cell.run_name])
 
 
-def run_sweep(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: str | os.PathLike,
-              extra: Sequence[str] = (), workers: int = 1, backend: str = "local",
-              ray_address: str | None = None, quiet: bool = False, tasks: Sequence[str] = ()) -> list[CellResult]:
+def run_sweep(plan: SweepPlan, quiet: bool = False) -> list[CellResult]:
     """Run the grid; returns one result per cell in (task, alpha, seed) order."""
-    if workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
-    if backend not in ("local", "ray"):
-        raise UsageError(f"--backend must be local or ray, got {backend!r}")
-    cells = plan_cells(kind, alphas, seeds, logdir, extra, tasks)
-    root = cells[0].run_dir.parent
-    root.mkdir(parents=True, exist_ok=True)
-    write_json(root / "sweep.json", {"kind": kind, "tasks": sorted({c.task for c in cells}), "alphas": list(alphas),
-                                     "seeds": list(seeds), "extra_args": list(extra),
-                                     "cells": [c.run_name for c in cells]})
+    if plan.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {plan.workers}")
+    if plan.backend not in ("local", "ray"):
+        raise UsageError(f"--backend must be local or ray, got {plan.backend!r}")
+    cells = plan.cells()
+    exp = Experiment(cells[0].run_dir.parent)
+    exp.path.mkdir(parents=True, exist_ok=True)
+    exp.write_plan({"kind": plan.kind, "tasks": sorted({c.task for c in cells}), "alphas": list(plan.alphas),
+                    "seeds": list(plan.seeds), "extra_args": list(plan.extra), "cells": [c.run_name for c in cells]})
 
     def report(r: CellResult) -> None:
         if not quiet:
@@ -215,11 +235,11 @@ def run_sweep(kind: str, alphas: Sequence[float], seeds: Sequence[int], logdir: 
 
     if not quiet:
         todo = sum(not c.finished for c in cells)
-        print(f"sweep {kind}: {len(cells)} cells ({todo} to run) with {workers} worker(s), backend {backend}, "
-              f"logdir {root}", flush=True)
-    if backend == "ray":
-        return run_ray(cells, workers, ray_address, report)
-    return run_local(cells, workers, report)
+        print(f"sweep {plan.kind}: {len(cells)} cells ({todo} to run) with {plan.workers} worker(s), backend "
+              f"{plan.backend}, logdir {exp.path}", flush=True)
+    if plan.backend == "ray":
+        return run_ray(cells, plan.workers, plan.ray_address, report)
+    return run_local(cells, plan.workers, report)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -248,8 +268,8 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"sweep {args.kind} names its tasks with {TASK_FLAG[args.kind]}, not "
                          f"{'--dataset' if args.kind == 'distill' else '--env'}")
     tasks = (args.env if args.kind == "distill" else args.dataset) or ()
-    results = run_sweep(args.kind, args.alpha, args.seed, args.logdir, args.extra, args.workers,
-                        args.backend, args.ray_address, tasks=tasks)
+    results = run_sweep(SweepPlan(args.kind, args.alpha, args.seed, args.logdir, tasks, args.extra, args.workers,
+                                  args.backend, args.ray_address))
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from .errors import UsageError
+from ..errors import UsageError
 
 __all__ = ["DEFAULT_BINS", "ActionSpec", "BoxBins", "action_spec"]
 

@@ -15,24 +15,18 @@ import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from . import tags
+from .. import tags
+from ..runs import Run
 from .stats import bootstrap_interval, performance_profile
 from .summary import ALL_TASKS, Study, task_scores
 
 __all__ = ["plot_curves", "plot_improvement", "plot_intervals", "plot_profile", "plot_samples", "shown_runs"]
 
 
-class Run(Protocol):
-    name: str
-    path: Path
-    task: str
-    alpha: float
-    seed: int
-    metrics: dict[str, float]
 
 
 R = TypeVar("R", bound=Run)

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ...errors import UsageError
 from ..actions import ActionSpec
-from ..errors import UsageError
 from .continuous import gaussian_bin_probs, squashed_gaussian_bin_probs
 
 __all__ = ["CallableTeacher", "Labels", "SB3Teacher", "Teacher", "as_teacher", "executed_actions"]

@@ -1,28 +1,31 @@
-"""Resolving a :class:`DistillConfig` into live objects: the teacher, the student, the random sources.
+"""Give me the teacher for this config: one passed in, ``--teacher PATH``, or the env's cached one.
 
-Everything that can fail on bad input fails here, before a run directory is created. Training a
-teacher is an explicit step: it happens only when no teacher is given and none is cached, it is
+This module decides which; it calls down to the cache (:mod:`.cache`: look up, or train and store),
+to SB3 loading (:mod:`.sb3`) and to the label-giving wrappers (:mod:`.base`), and none of them calls
+back. Everything that can fail on bad input fails here, before a run directory is created. Training
+a teacher is an explicit step: it happens only when no teacher is given and none is cached, it is
 announced on stderr, and ``--no-train-teacher`` turns it into an error instead.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from torch import nn
+import gymnasium as gym
 
+from ...errors import UsageError
+from ..actions import ActionSpec
 from ..envs import EnvProbe
-from ..errors import UsageError
-from .config import DistillConfig
-from .sb3 import load_sb3_teacher
-from .students import StudentSpec, build_student
-from .teacher_train import get_teacher
-from .teachers import SB3Teacher, Teacher, as_teacher
+from .base import SB3Teacher, Teacher, as_teacher
+from .cache import TeacherRequest, get_teacher
+from .sb3 import load_model
 
-__all__ = ["ResolvedTeacher", "make_student", "resolve_teacher", "seed_everything"]
+if TYPE_CHECKING:
+    from ..config import DistillConfig
+
+__all__ = ["ResolvedTeacher", "load_sb3_teacher", "resolve_teacher"]
 
 
 @dataclass(frozen=True)
@@ -34,11 +37,17 @@ class ResolvedTeacher:
     source: str
     """Path of the teacher file, or ``python`` for a teacher passed in."""
     algo: str | None
-    """``ppo``, ``a2c`` or ``dqn`` for an SB3 teacher; None for a callable."""
+    """``ppo``, ``a2c``, ``dqn``, ... for an SB3 teacher; None for a callable."""
     steps: int | None
     """Training steps of a cached teacher; None when unknown."""
     return_mean: float | None
     """The cached teacher's mean return, if known (else measured after training the student)."""
+
+
+def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, action_space: gym.Space, warn: bool = True,
+                     device: str = "cpu") -> SB3Teacher:
+    """An SB3 ``.zip`` acting in ``action_space`` (the env's) as a teacher. It is a pickle: trusted files only."""
+    return SB3Teacher(load_model(path, action_space, warn, device), spec)
 
 
 def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> ResolvedTeacher:
@@ -53,9 +62,9 @@ def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> R
         t = load_sb3_teacher(cfg.teacher, env.spec, env.action_space, device="cpu")
         resolved = ResolvedTeacher(t, str(cfg.teacher), t.kind, None, None)
     else:
-        info = get_teacher(env.recipe, cfg.teacher_algo, cfg.teacher_seed, cfg.cache_dir, steps=cfg.teacher_steps,
-                           train_if_missing=cfg.train_teacher, progress=cfg.progress,
-                           hyperparams=cfg.teacher_hyperparams)
+        req = TeacherRequest(env.recipe, cfg.teacher_algo, cfg.teacher_seed or 0, cfg.teacher_steps,
+                             cfg.teacher_hyperparams or (), cfg.cache_dir)
+        info = get_teacher(req, train_if_missing=cfg.train_teacher, progress=cfg.progress)
         t = load_sb3_teacher(info.path, env.spec, env.action_space, warn=False)
         resolved = ResolvedTeacher(t, str(info.path), info.algo, info.steps, info.return_mean)
     _check_teacher(resolved, cfg, env)
@@ -73,20 +82,3 @@ def _check_teacher(resolved: ResolvedTeacher, cfg: DistillConfig, env: EnvProbe)
         if not t.soft:
             raise UsageError(f"--target soft needs a teacher with an action distribution; this {t.kind} teacher "
                              f"gives actions only (use --target hard)")
-
-
-def make_student(cfg: DistillConfig, env: EnvProbe) -> tuple[nn.Module, StudentSpec]:
-    """The student network for ``env`` (``--arch auto``: a CNN for uint8 frames, an MLP otherwise)."""
-    arch = cfg.arch if cfg.arch != "auto" else ("cnn" if env.obs_kind == "image" else "mlp")
-    spec = StudentSpec(arch, env.obs_shape, env.spec.nvec, cfg.width, cfg.depth, cfg.channels)
-    return build_student(spec).to(cfg.device), spec
-
-
-def seed_everything(seed: int, threads: int) -> tuple[torch.Generator, np.random.Generator]:
-    """Seed torch's global RNG (the student's weights); return the run's torch and numpy generators.
-
-    The torch generator draws minibatches and sampled actions, the numpy one DAgger's teacher/student coin.
-    """
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed), np.random.default_rng(seed)

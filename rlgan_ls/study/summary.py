@@ -17,11 +17,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from . import tags
+from .. import tags
+from ..runs import Run
 from .stats import Interval, aggregate_interval, probability_of_improvement_interval
 
 __all__ = ["ALL_TASKS", "MetricSummary", "Study", "summarize", "task_scores", "write_tables"]
@@ -30,12 +30,6 @@ ALL_TASKS = "all"
 _NAN = Interval(math.nan, math.nan, math.nan, 0)
 
 
-class Run(Protocol):
-    name: str
-    task: str
-    alpha: float
-    seed: int
-    metrics: dict[str, float]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Stable-Baselines3 teachers: their settings, building one to train, and loading saved ones.
+"""Stable-Baselines3 models: their settings, building one to train, and loading saved ones.
 
 Settings come from an env recipe's ``[algo]`` table (rl-baselines3-zoo's hyperparameters) or, for an
 env without one, Stable-Baselines3's own defaults; ``--hyperparams key=value`` overrides either, as in
 rl-zoo. Which algorithm a zip holds is read from its JSON member (no unpickling); loading the model
-itself unpickles, so only trusted files.
+itself unpickles, so only trusted files. This module knows SB3 and the envs, nothing of teachers.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from ..actions import ActionSpec
+from ...errors import UsageError
 from ..envs import EnvRecipe, make_env
-from ..errors import UsageError
-from .teachers import SB3Teacher
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
 
-__all__ = ["PICKLE_WARNING", "build_model", "detect_sb3_algo", "load_sb3_teacher", "parse_hyperparams", "sb3_class",
+__all__ = ["PICKLE_WARNING", "build_model", "detect_sb3_algo", "load_model", "parse_hyperparams", "sb3_class",
            "schedule", "teacher_settings"]
 
 PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
@@ -68,8 +66,7 @@ def detect_sb3_algo(path: str | os.PathLike) -> str:
                      f"teacher")
 
 
-def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, action_space: gym.Space, warn: bool = True,
-                     device: str = "cpu") -> SB3Teacher:
+def load_model(path: str | os.PathLike, action_space: gym.Space, warn: bool = True, device: str = "cpu") -> Any:
     """Load an SB3 ``.zip`` acting in ``action_space`` (the env's). It is a pickle: trusted files only
     (a warning says so)."""
     path = Path(path)
@@ -86,7 +83,7 @@ def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, action_space: gy
     if model.action_space != action_space:
         raise UsageError(f"--teacher {path}: its action space {model.action_space} does not match the env's "
                          f"{action_space}")
-    return SB3Teacher(model, spec)
+    return model
 
 
 # ------------------------------------------------------------------------------- settings and training

@@ -22,15 +22,14 @@ import argparse
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import tags
-from .errors import UsageError
+from .. import tags
+from ..errors import UsageError
+from ..runs import Experiment, Run
 from .plots import plot_curves, plot_improvement, plot_intervals, plot_profile, plot_samples, shown_runs
-from .runs import read_json
 from .summary import Study, summarize, write_tables
 
-__all__ = ["Report", "RunRecord", "compare", "load_runs"]
+__all__ = ["Report", "compare", "load_runs"]
 
 # Settings that do not change what a run computes (bookkeeping, hardware, cadence) or that a study varies.
 _FREE = {"alpha", "seed", "logdir", "run_name", "progress", "device", "threads", "cache_dir", "vectorization",
@@ -39,64 +38,50 @@ _FREE = {"alpha", "seed", "logdir", "run_name", "progress", "device", "threads",
 
 
 @dataclass
-class RunRecord:
-    name: str
-    path: Path
-    kind: tags.Kind
-    task: str
-    alpha: float
-    seed: int
-    metrics: dict[str, float]
-    config: dict[str, Any]
-
-
-@dataclass
 class Report:
     out: Path
     kind: tags.Kind
-    runs: list[RunRecord]
+    runs: list[Run]
     skipped: list[tuple[str, str]]
     files: list[Path]
     study: Study
 
 
-def load_runs(exp_dir: Path) -> tuple[list[RunRecord], list[tuple[str, str]]]:
+def load_runs(exp_dir: Path) -> tuple[list[Run], list[tuple[str, str]]]:
     """Finished runs directly under ``exp_dir``, and (name, reason) for each skipped one."""
-    runs: list[RunRecord] = []
+    exp = Experiment(exp_dir)
+    plan = exp.plan()
+    expected = [str(c) for c in plan.get("cells", [])] if isinstance(plan, dict) else []
+    runs: list[Run] = []
     skipped: list[tuple[str, str]] = []
-    expected: list[str] = []
-    if (exp_dir / "sweep.json").is_file():
-        expected = list(read_json(exp_dir / "sweep.json").get("cells", []))
-    for name in sorted({p.name for p in exp_dir.iterdir() if p.is_dir()} | set(expected)):
-        path = exp_dir / name
-        if not path.is_dir():
+    for name in sorted({p.name for p in exp.run_dirs()} | set(expected)):
+        run = Run(exp.path / name)
+        if not run.path.is_dir():
             skipped.append((name, "missing: the sweep has not run it"))
-        elif not (path / "config.json").is_file():
-            if any(path.glob("events.out.tfevents.*")) or name in expected:
+        elif not run.config_file.is_file():
+            if any(run.path.glob("events.out.tfevents.*")) or name in expected:
                 skipped.append((name, "no config.json: not an rlgan-ls run, or it died at start-up"))
-        elif not (path / "metrics.json").is_file():
+        elif not run.finished:
             skipped.append((name, "unfinished: no metrics.json (still running, or it failed)"))
+        elif (reason := _unusable(run)) is not None:
+            skipped.append((name, reason))
         else:
-            record = _record(name, path)
-            if isinstance(record, str):
-                skipped.append((name, record))
-            else:
-                runs.append(record)
+            runs.append(run)
     return runs, skipped
 
 
-def _record(name: str, path: Path) -> RunRecord | str:
-    """The run in ``path``, or why it cannot be compared."""
-    config, metrics = read_json(path / "config.json"), read_json(path / "metrics.json")
-    kind = config.get("kind")
-    if kind not in tags.KINDS or "alpha" not in config or "seed" not in config:
+def _unusable(run: Run) -> str | None:
+    """Why the finished ``run`` cannot be compared, or None."""
+    try:
+        config, _ = run.config, run.metrics
+    except UsageError as e:
+        return str(e)
+    if run.kind not in tags.KINDS or "alpha" not in config or "seed" not in config:
         return "config.json names no kind (distill or gan), alpha or seed; it was not written by this version"
-    numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return RunRecord(name, path, kind, str(config.get(tags.TASK_KEY[kind], "?")), float(config["alpha"]),
-                     int(config["seed"]), numeric, config)
+    return None
 
 
-def _check_one_setting(runs: list[RunRecord], exp: Path) -> None:
+def _check_one_setting(runs: list[Run], exp: Path) -> None:
     """Within each task, runs must agree on every setting that shapes the results, alpha and seed aside."""
     for task in sorted({r.task for r in runs}):
         members = [r for r in runs if r.task == task]
@@ -122,7 +107,7 @@ def compare(exp_dir: str | Path, out: str | Path | None = None, reps: int = 2000
     if len({r.kind for r in runs}) > 1:
         raise UsageError(f"{exp_dir} mixes distillation and GAN runs; compare one experiment at a time")
     _check_one_setting(runs, exp)
-    study = summarize(runs, runs[0].kind, reps)
+    study = summarize(runs, runs[0].kind, reps)  # type: ignore[arg-type]
     out_dir = Path(out) if out is not None else exp / "report"
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = plot_intervals(study, out_dir) + plot_improvement(study, out_dir)
@@ -130,18 +115,19 @@ def compare(exp_dir: str | Path, out: str | Path | None = None, reps: int = 2000
     tables = write_tables(out_dir, study, runs)
     curves = plot_curves(study, runs, out_dir, reps)
     samples = plot_samples(study, runs, out_dir) + _animations(study, runs, out_dir) if study.kind == "gan" else []
-    _write_markdown(out_dir, exp, study, runs, skipped, figures, curves + samples)
-    return Report(out_dir, study.kind, runs, skipped, [out_dir / "report.md", *figures, *tables, *curves, *samples],
-                  study)
+    report = Report(out_dir, study.kind, runs, skipped, [out_dir / "report.md", *figures, *tables, *curves, *samples],
+                    study)
+    _write_markdown(report, exp, figures, curves + samples)
+    return report
 
 
-def _animations(study: Study, runs: list[RunRecord], out: Path) -> list[Path]:
-    """Each alpha's ``samples.gif`` (first task, lowest seed): the sample grid over training."""
+def _animations(study: Study, runs: list[Run], out: Path) -> list[Path]:
+    """Each alpha's sample animation (first task, lowest seed): the sample grid over training."""
     files = []
     for r in shown_runs(study, runs):
-        if (r.path / "samples.gif").is_file():
+        if r.animation_file.is_file():
             files.append(out / f"samples_a{r.alpha:g}.gif")
-            shutil.copyfile(r.path / "samples.gif", files[-1])
+            shutil.copyfile(r.animation_file, files[-1])
     return files
 
 
@@ -160,11 +146,12 @@ def study_notes(study: Study) -> list[str]:
     return notes
 
 
-def _write_markdown(out: Path, exp: Path, study: Study, runs: list[RunRecord], skipped: list[tuple[str, str]],
-                    figures: list[Path], more: list[Path]) -> None:
+def _write_markdown(report: Report, exp: Path, figures: list[Path], more: list[Path]) -> None:
+    """``report.md``: the notes, the headline ``figures``, the table, then the ``more`` figures."""
+    out, study, skipped = report.out, report.study, report.skipped
     title = "Policy distillation" if study.kind == "distill" else "DCGAN"
-    parts = [f"# {title}: label smoothing comparison", "", f"Experiment `{exp.name}`: {len(runs)} finished runs.",
-             "", *study_notes(study), ""]
+    parts = [f"# {title}: label smoothing comparison", "",
+             f"Experiment `{exp.name}`: {len(report.runs)} finished runs.", "", *study_notes(study), ""]
     parts += [f"![{f.stem}]({f.name})\n" for f in figures]
     parts += ["IQM [95 % stratified bootstrap CI] per task and α (`all`: pooled over tasks; `summary.csv` also "
               "holds the mean, median, std and the probability of improvement):", "", (out / "table.md").read_text()]

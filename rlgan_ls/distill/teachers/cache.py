@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ...errors import UsageError
+from ...storage import cache_root, read_json, sanitize, write_json
 from ..envs import EnvRecipe, make_vec
-from ..errors import UsageError
-from ..runs import cache_root, read_json, sanitize, write_json
-from .rollouts import eval_seed, evaluate
+from ..rollouts import eval_seed, evaluate
 from .sb3 import build_model, teacher_settings
 
-__all__ = ["RANDOM_EPISODES", "TeacherInfo", "cache_dir", "cached_teacher", "get_teacher", "random_return",
-           "teacher_path", "train_teacher"]
+__all__ = ["RANDOM_EPISODES", "TeacherInfo", "TeacherRequest", "cache_dir", "cached_teacher", "get_teacher",
+           "random_return", "teacher_path", "train_teacher"]
 
 RANDOM_EPISODES = 100
 """Episodes behind the random policy's cached return."""
@@ -39,6 +39,42 @@ RANDOM_EPISODES = 100
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
     """The teacher cache: ``override`` if given, else ``<cache root>/teachers``."""
     return Path(override) if override else cache_root() / "teachers"
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """Which cached teacher: the env, the algorithm, the seed, the budget and the settings' overrides."""
+
+    recipe: EnvRecipe
+    """The env (with its recipe's teacher settings, if it has a recipe)."""
+    algo: str | None = None
+    """ppo, a2c, dqn, sac, td3 or ddpg (default: the recipe's)."""
+    seed: int = 0
+    """Training seed."""
+    steps: int | None = None
+    """Training steps (default: the recipe's; required without a recipe)."""
+    hyperparams: Sequence[str] = ()
+    """rl-zoo style ``key=value`` overrides of the SB3 settings."""
+    root: str | os.PathLike | None = None
+    """The cache folder (default: ``<cache root>/teachers``)."""
+
+    def settings(self) -> tuple[str, dict[str, Any], str]:
+        """Algorithm, SB3 settings (with ``steps``) and where they come from."""
+        return teacher_settings(self.recipe, self.algo, self.steps, self.hyperparams)
+
+    def command(self) -> str:
+        """The ``rlgan-ls teacher`` command that trains this teacher."""
+        algo, _, _ = self.settings()
+        parts = ["rlgan-ls teacher", f"--env {self.recipe.name}", f"--algo {algo}"]
+        if self.steps is not None:
+            parts.append(f"--steps {self.steps}")
+        if self.seed:
+            parts.append(f"--seed {self.seed}")
+        if self.hyperparams:
+            parts.append("--hyperparams " + " ".join(f"'{h}'" for h in self.hyperparams))
+        if self.root is not None:
+            parts.append(f"--cache-dir {self.root}")
+        return " ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -63,21 +99,19 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
-def teacher_path(recipe: EnvRecipe, algo: str | None, seed: int, steps: int | None = None,
-                 root: str | os.PathLike | None = None,
-                 hyperparams: Sequence[str] = ()) -> tuple[Path, str, dict[str, Any]]:
-    """Cache path, algorithm and resolved settings of the teacher for these arguments."""
-    algo, params, _ = teacher_settings(recipe, algo, steps, hyperparams)
-    digest = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "algo": algo, "seed": seed, "p": params})
-    return cache_dir(root) / f"{sanitize(recipe.env_id)}-{algo}-s{seed}-{digest}.zip", algo, params
+def teacher_path(req: TeacherRequest) -> tuple[Path, str, dict[str, Any]]:
+    """Cache path, algorithm and resolved settings of the requested teacher."""
+    recipe = req.recipe
+    algo, params, _ = req.settings()
+    digest = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "algo": algo, "seed": req.seed, "p": params})
+    return cache_dir(req.root) / f"{sanitize(recipe.env_id)}-{algo}-s{req.seed}-{digest}.zip", algo, params
 
 
-def train_teacher(recipe: EnvRecipe, algo: str | None = None, steps: int | None = None, seed: int = 0,
-                  root: str | os.PathLike | None = None, eval_episodes: int = 20, progress: bool = True,
-                  hyperparams: Sequence[str] = ()) -> TeacherInfo:
+def train_teacher(req: TeacherRequest, eval_episodes: int = 20, progress: bool = True) -> TeacherInfo:
     """Train a teacher (announced in one line on stderr), evaluate it, and store both in the cache."""
-    path, algo, params = teacher_path(recipe, algo, seed, steps, root, hyperparams)
-    _, _, source = teacher_settings(recipe, algo, steps, hyperparams)
+    path, algo, params = teacher_path(req)
+    _, _, source = req.settings()
+    recipe, seed, hyperparams = req.recipe, req.seed, req.hyperparams
     import torch
 
     torch.set_num_threads(1)  # SB3's small MLPs train fastest on one thread
@@ -157,15 +191,13 @@ def cached_teacher(path: Path, algo: str, steps: int) -> TeacherInfo | None:
         return None
 
 
-def get_teacher(recipe: EnvRecipe, algo: str | None = None, seed: int = 0, root: str | os.PathLike | None = None,
-                steps: int | None = None, train_if_missing: bool = True, progress: bool = True,
-                hyperparams: Sequence[str] = ()) -> TeacherInfo:
-    """The cached teacher for these settings, trained first if it is not there yet."""
-    path, algo, params = teacher_path(recipe, algo, seed, steps, root, hyperparams)
+def get_teacher(req: TeacherRequest, train_if_missing: bool = True, progress: bool = True) -> TeacherInfo:
+    """The requested cached teacher, trained first if it is not there yet (unless ``train_if_missing`` is false)."""
+    path, algo, params = teacher_path(req)
     cached = cached_teacher(path, algo, params["steps"])
     if cached is not None:
         return cached
     if not train_if_missing:
-        raise UsageError(f"--no-train-teacher: no cached {algo} teacher for {recipe.name} at {path}; run "
-                         f"'rlgan-ls teacher --env {recipe.name} --algo {algo}' first, or pass --teacher PATH")
-    return train_teacher(recipe, algo, steps, seed, root, progress=progress, hyperparams=hyperparams)
+        raise UsageError(f"--no-train-teacher: no cached {algo} teacher for {req.recipe.name} at {path}; run "
+                         f"'{req.command()}' first, or pass --teacher PATH")
+    return train_teacher(req, progress=progress)

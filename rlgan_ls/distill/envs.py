@@ -20,9 +20,9 @@ from typing import Any, Literal
 import gymnasium as gym
 import numpy as np
 
+from ..errors import UsageError
+from ..recipes import build_config, find_recipe, list_recipes, load_toml
 from .actions import DEFAULT_BINS, ActionSpec, action_spec
-from .errors import UsageError
-from .recipes import build_config, find_recipe, list_recipes, load_toml
 
 __all__ = [
     "EnvProbe",
