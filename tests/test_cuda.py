@@ -17,11 +17,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import (
+    RESUME_FLAGS,
+    check_bf16_against_fp32,
+    kill_and_resume,
+    tiny_distill,
+    torchrun_one_process,
+    two_steps,
+)
 from scripted_teachers import lean_teacher
-from test_dcgan_precision import check_bf16_against_fp32, two_steps
-from test_dcgan_resume import TINY, kill_and_resume
-from test_distill import tiny
-from test_gan_ddp import torchrun_one_process
 
 from rlgan_ls import discriminator_loss, generator_loss, smoothed_cross_entropy
 from rlgan_ls.distill import distill
@@ -134,11 +138,11 @@ def test_compiled_gan_step_matches_eager(strict_fp32: None) -> None:
 def test_resume_is_bit_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)  # atomics-free convolution backward
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    kill_and_resume(tmp_path, monkeypatch, [*TINY, "--smoothing", "flip", "--device", DEVICE])
+    kill_and_resume(tmp_path, monkeypatch, [*RESUME_FLAGS, "--smoothing", "flip", "--device", DEVICE])
 
 
 def test_distillation_end_to_end(tmp_path: Path) -> None:
-    result = distill(tiny(tmp_path, alpha=0.1, method="dagger", device=DEVICE), teacher=lean_teacher)
+    result = distill(tiny_distill(tmp_path, alpha=0.1, method="dagger", device=DEVICE), teacher=lean_teacher)
     assert result.metrics["eval/return_mean"] >= 450  # the scripted teacher scores 500 (test_distill)
     assert all(p.device.type == torch.device(DEVICE).type for p in result.student.parameters())
     on_cpu, _, config = load_student(result.run_dir)

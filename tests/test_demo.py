@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 
+from helpers import gan_flags
+
 from rlgan_ls.demo import ALPHAS, DemoBudget, run_demo
 
 TINY = DemoBudget(
@@ -11,8 +13,8 @@ TINY = DemoBudget(
     distill_seeds=(0,),
     distill_args=("--method", "dagger", "--n-envs", "2", "--rounds", "1",
                   "--steps-per-round", "8", "--updates-per-round", "5", "--eval-episodes", "2", "--eval-envs", "2"),
-    gan_args=("--max-images", "64", "--steps", "2", "--eval-every", "2", "--g-width", "4",
-              "--d-width", "4", "--batch-size", "16", "--classifier-steps", "10", "--eval-samples", "32"),
+    gan_args=tuple(f for f in gan_flags(steps=2, eval_every=2, classifier_steps=10)
+                   if f not in ("--dataset", "digits", "--no-progress")),
 )
 
 

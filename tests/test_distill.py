@@ -16,6 +16,7 @@ import pytest
 import torch
 import toy_envs  # noqa: F401 (registers RlganBucket-v0)
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
+from helpers import tiny_distill
 from scripted_teachers import bucket_teacher, lean_teacher, soft_lean_teacher
 
 from rlgan_ls.distill import DistillConfig, distill
@@ -23,13 +24,6 @@ from rlgan_ls.distill.objective import DistillLoss
 from rlgan_ls.smoothing import ordinal_prior
 
 torch.set_num_threads(1)
-
-
-def tiny(tmp_path, **kw) -> DistillConfig:
-    base = dict(env="CartPole-v1", n_envs=4, rounds=4, steps_per_round=32, updates_per_round=60, batch_size=128,
-                width=32, eval_episodes=4, eval_envs=4, logdir=str(tmp_path / "runs"), progress=False)
-    base.update(kw)
-    return DistillConfig(**base)
 
 
 def plain_gym_return(policy, episodes: int, seed: int) -> float:
@@ -50,7 +44,7 @@ def plain_gym_return(policy, episodes: int, seed: int) -> float:
 def test_student_learns_scripted_teacher(tmp_path):
     teacher_return = plain_gym_return(lean_teacher, 3, seed=123)
     assert teacher_return == 500.0  # the scripted teacher solves CartPole, so imitation is measurable
-    result = distill(tiny(tmp_path, alpha=0.1, method="dagger"), teacher=lean_teacher)
+    result = distill(tiny_distill(tmp_path, alpha=0.1, method="dagger"), teacher=lean_teacher)
     m = result.metrics
     assert m["eval/return_mean"] >= 0.9 * teacher_return
     # a good CartPole policy lives near the teacher's decision boundary, where argmaxes flip easily;
@@ -65,7 +59,7 @@ def test_student_learns_scripted_teacher(tmp_path):
 
 
 def test_bc_learns_soft_teacher(tmp_path):
-    result = distill(tiny(tmp_path, method="bc", alpha=0.0, target="soft", tau=2.0), teacher=soft_lean_teacher)
+    result = distill(tiny_distill(tmp_path, method="bc", alpha=0.0, target="soft", tau=2.0), teacher=soft_lean_teacher)
     assert result.metrics["distill/agreement"] >= 0.85
     assert result.dataset.probs is not None
     stored = result.dataset.probs[: result.dataset.size]
@@ -75,7 +69,7 @@ def test_bc_learns_soft_teacher(tmp_path):
 
 
 def test_entropy_rises_with_alpha(tmp_path):
-    entropies = [distill(tiny(tmp_path, alpha=a, method="bc", run_name=f"a{a}"), teacher=lean_teacher)
+    entropies = [distill(tiny_distill(tmp_path, alpha=a, method="bc", run_name=f"a{a}"), teacher=lean_teacher)
                  .metrics["explore/entropy"] for a in (0.0, 0.1, 0.3)]
     assert entropies[0] < entropies[1] < entropies[2], entropies
     # a fitted student approaches H(1 - a/2, a/2); states near the teacher's boundary only add entropy
@@ -138,7 +132,7 @@ def test_dagger_mixes_by_beta_and_aggregates(tmp_path, monkeypatch):
     RecordingCartPole.executed.clear()
     always_right = lambda obs: np.ones(len(obs), dtype=np.int64)  # noqa: E731
     steps, n_envs, rounds = 64, 4, 4
-    cfg = tiny(tmp_path, env="RlganRecordingCartPole-v0", method="dagger", rounds=rounds, steps_per_round=steps,
+    cfg = tiny_distill(tmp_path, env="RlganRecordingCartPole-v0", method="dagger", rounds=rounds, steps_per_round=steps,
                n_envs=n_envs, beta_schedule="linear", beta_rounds=2, updates_per_round=1, lr=1e-5, act="greedy",
                eval_episodes=1, eval_envs=1, seed=3)
     # a student that always pushes left: executed "right" actions come from the teacher only
@@ -176,7 +170,7 @@ def test_saved_student_reloads_to_same_return(tmp_path, capsys):
     from rlgan_ls.distill import load_student
 
     # a barely trained student, so returns vary between episodes and the comparison means something
-    cfg = tiny(tmp_path, rounds=1, updates_per_round=3, eval_episodes=6, eval_envs=3, seed=5)
+    cfg = tiny_distill(tmp_path, rounds=1, updates_per_round=3, eval_episodes=6, eval_envs=3, seed=5)
     result = distill(cfg, teacher=lean_teacher)
     student, spec, config = load_student(result.run_dir)
     for a, b in zip(student.state_dict().values(), result.student.state_dict().values()):
@@ -191,41 +185,15 @@ def test_saved_student_reloads_to_same_return(tmp_path, capsys):
 
 @pytest.mark.parametrize("prior", ["uniform", "ordinal"])
 def test_multidiscrete_student_learns_per_dimension(tmp_path, prior):
-    cfg = tiny(tmp_path, env="RlganBucket-v0", alpha=0.1, prior=prior, rounds=3, updates_per_round=150, lr=1e-2)
+    cfg = tiny_distill(tmp_path, env="RlganBucket-v0", alpha=0.1, prior=prior, rounds=3, updates_per_round=150, lr=1e-2)
     m = distill(cfg, teacher=bucket_teacher).metrics
     assert m["distill/agreement"] >= 0.9
     assert m["eval/return_mean"] >= 0.85 * 32  # 2 dims x 16 steps, the teacher's score
 
 
-class BrightnessEnv(gym.Env):
-    """36x36 grey frames, bright or dark; action 1 is right on bright frames. 8 steps per episode."""
-
-    observation_space = gym.spaces.Box(0, 255, (36, 36, 1), np.uint8)
-    action_space = gym.spaces.Discrete(2)
-
-    def _frame(self):
-        self.bright = bool(self.np_random.integers(2))
-        base = 170 if self.bright else 60
-        return (base + self.np_random.integers(-40, 40, (36, 36, 1))).astype(np.uint8)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        self.obs = self._frame()
-        return self.obs, {}
-
-    def step(self, action):
-        reward = float(int(action) == int(self.bright))
-        self.t += 1
-        self.obs = self._frame()
-        return self.obs, reward, False, self.t >= 8, {}
-
-
 def test_cnn_student_on_image_observations(tmp_path):
-    if "RlganBrightness-v0" not in gym.registry:
-        gym.register("RlganBrightness-v0", entry_point=BrightnessEnv)
     teacher = lambda obs: (obs.reshape(len(obs), -1).mean(1) > 115).astype(np.int64)  # noqa: E731
-    cfg = tiny(tmp_path, env="RlganBrightness-v0", rounds=2, steps_per_round=16, updates_per_round=40,
+    cfg = tiny_distill(tmp_path, env="RlganBrightness-v0", rounds=2, steps_per_round=16, updates_per_round=40,
                batch_size=32, channels=8, width=32, depth=1, lr=3e-3)
     result = distill(cfg, teacher=teacher)
     assert type(result.student).__name__ == "CNNStudent"  # picked automatically for uint8 frames

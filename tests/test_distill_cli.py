@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from helpers import TINY_DISTILL_FLAGS
 
 from rlgan_ls import tags
 from rlgan_ls.cli import main
@@ -18,8 +19,7 @@ torch.set_num_threads(1)
 FINAL_TAGS = (tags.ENTROPY, tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.RETURN_MEAN,
               tags.RETURN_STD, tags.RETURN_VS_TEACHER, tags.AGREEMENT, tags.KL_TEACHER_STUDENT, tags.ECE, tags.SPS)
 
-TINY = ["--n-envs", "2", "--rounds", "2", "--steps-per-round", "16", "--updates-per-round", "5",
-        "--eval-episodes", "2", "--eval-envs", "2", "--no-progress"]
+TINY = TINY_DISTILL_FLAGS
 
 
 def _error_line(capsys) -> str:

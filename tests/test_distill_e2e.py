@@ -14,9 +14,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_distill
 from scripted_teachers import lean_teacher
 from stable_baselines3 import PPO
-from test_distill import tiny
 
 from rlgan_ls.cli import main
 from rlgan_ls.distill import distill
@@ -32,7 +32,7 @@ def bucket_env_id() -> str:
 def test_multidiscrete_sb3_teacher_soft_targets(tmp_path, bucket_env_id):
     torch.manual_seed(0)
     teacher = PPO("MlpPolicy", gym.make(bucket_env_id), device="cpu", seed=0)  # untrained: any policy will do
-    cfg = tiny(tmp_path, env=bucket_env_id, target="soft", alpha=0.1, rounds=3, updates_per_round=150, lr=1e-2)
+    cfg = tiny_distill(tmp_path, env=bucket_env_id, target="soft", alpha=0.1, rounds=3, updates_per_round=150, lr=1e-2)
     result = distill(cfg, teacher=teacher)
     data = result.dataset
     obs = data.obs[: data.size]
@@ -48,16 +48,17 @@ def test_multidiscrete_sb3_teacher_soft_targets(tmp_path, bucket_env_id):
 
 
 def test_entropy_bonus_baseline_raises_entropy(tmp_path):
-    plain, bonus = (distill(tiny(tmp_path, loss="entropy-bonus", alpha=0.0, entropy_beta=beta, method="bc", seed=1),
-                            teacher=lean_teacher) for beta in (0.0, 0.5))
+    plain, bonus = (distill(tiny_distill(tmp_path, loss="entropy-bonus", alpha=0.0, entropy_beta=beta, method="bc",
+                                         seed=1), teacher=lean_teacher) for beta in (0.0, 0.5))
     assert plain.run_dir.name == "CartPole-v1-bc-eb0-s1" and bonus.run_dir.name == "CartPole-v1-bc-eb0.5-s1"
     assert bonus.metrics["explore/entropy"] > plain.metrics["explore/entropy"] + 0.1
     assert json.loads((bonus.run_dir / "config.json").read_text())["loss"] == "entropy-bonus"
 
 
 def test_async_vectorization_gives_the_sync_numbers(tmp_path):
-    sync = distill(tiny(tmp_path, rounds=2, run_name="sync"), teacher=lean_teacher).metrics
-    async_ = distill(tiny(tmp_path, rounds=2, run_name="async", vectorization="async"), teacher=lean_teacher).metrics
+    sync = distill(tiny_distill(tmp_path, rounds=2, run_name="sync"), teacher=lean_teacher).metrics
+    async_ = distill(tiny_distill(tmp_path, rounds=2, run_name="async", vectorization="async"),
+                     teacher=lean_teacher).metrics
     clock = {"charts/SPS", "time/wall_s"}
     assert sync.keys() == async_.keys()
     assert {k: v for k, v in async_.items() if k not in clock} == {k: v for k, v in sync.items() if k not in clock}
@@ -86,3 +87,16 @@ def test_sweep_distill_over_two_envs_and_its_report(tmp_path, capsys):
     assert float(rows[("all", 0.3)]["explore/entropy_poi"]) == 1.0
     assert int(rows[("all", 0.3)]["eval/normalized_return_n"]) == 2
     assert np.isfinite(float(rows[("CartPole-v1", 0.0)]["eval/return_mean_mean"]))
+
+
+def test_a_flag_that_does_not_apply_does_not_split_a_study(tmp_path):
+    """--bins on a Discrete env changes nothing, so it is stored as None and compare takes both runs."""
+    from rlgan_ls.runs import Run
+    from rlgan_ls.study.compare import compare
+
+    for seed, bins in ((0, 5), (1, None)):
+        overrides = {"bins": bins} if bins else {}
+        distill(tiny_distill(tmp_path, rounds=1, seed=seed, **overrides), teacher=lean_teacher)
+    runs = [Run.open(p) for p in sorted((tmp_path / "runs").iterdir())]
+    assert [r.config["bins"] for r in runs] == [None, None]
+    assert len(compare(tmp_path / "runs", reps=0).runs) == 2

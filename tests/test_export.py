@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 import torch
 import toy_envs  # noqa: F401 (registers the test envs)
+from helpers import tiny_distill
 from scripted_teachers import bucket_teacher, lean_teacher, reach_teacher
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from test_distill import BrightnessEnv, tiny
 
 from rlgan_ls.cli import main
 from rlgan_ls.distill import DistillConfig, distill
@@ -55,14 +55,12 @@ def test_exported_discrete_student_acts_as_the_student(cartpole_run, tmp_path):
 
 
 def test_exported_multidiscrete_and_cnn_students(tmp_path):
-    run = distill(tiny(tmp_path, env="RlganBucket-v0", rounds=2), teacher=bucket_teacher)
+    run = distill(tiny_distill(tmp_path, env="RlganBucket-v0", rounds=2), teacher=bucket_teacher)
     model = PPO.load(export_student(run.run_dir, tmp_path / "bucket.zip"), device="cpu")
     obs = np.random.default_rng(1).uniform(-1, 1, (1000, 2)).astype(np.float32)
     assert np.array_equal(model.predict(obs, deterministic=True)[0], _greedy(run.student, obs, (3, 3)))
-    if "RlganBrightness-v0" not in gym.registry:
-        gym.register("RlganBrightness-v0", entry_point=BrightnessEnv)
     frames_teacher = lambda obs: (obs.reshape(len(obs), -1).mean(1) > 115).astype(np.int64)  # noqa: E731
-    cnn = distill(tiny(tmp_path, env="RlganBrightness-v0", rounds=1, steps_per_round=8, updates_per_round=5,
+    cnn = distill(tiny_distill(tmp_path, env="RlganBrightness-v0", rounds=1, steps_per_round=8, updates_per_round=5,
                        batch_size=16, width=16, depth=2), teacher=frames_teacher)
     model = PPO.load(export_student(cnn.run_dir, tmp_path / "cnn.zip"), device="cpu")
     frames = np.random.default_rng(2).integers(0, 256, (200, 36, 36, 1), dtype=np.uint8)  # channels last
@@ -70,7 +68,7 @@ def test_exported_multidiscrete_and_cnn_students(tmp_path):
 
 
 def test_export_refuses_what_sb3_cannot_hold(tmp_path, capsys):
-    box = distill(tiny(tmp_path, env="RlganReach-v0", rounds=1), teacher=reach_teacher)
+    box = distill(tiny_distill(tmp_path, env="RlganReach-v0", rounds=1), teacher=reach_teacher)
     assert main(["export", str(box.run_dir), "--out", str(tmp_path / "x.zip")]) == 2
     assert "binned Box actions" in capsys.readouterr().err
     for bad in (tmp_path / "nowhere", tmp_path):  # missing, and a folder that is no run
@@ -123,10 +121,10 @@ def test_video_of_the_student(cartpole_run, tmp_path, capsys):
     acc = EventAccumulator(str(cartpole_run.run_dir), size_guidance={"images": 0})
     acc.Reload()
     assert "eval/video" in acc.Tags()["images"]
-    weak = distill(tiny(tmp_path, rounds=1, updates_per_round=1, run_name="weak"), teacher=lean_teacher)
+    weak = distill(tiny_distill(tmp_path, rounds=1, updates_per_round=1, run_name="weak"), teacher=lean_teacher)
     assert main(["evaluate", str(weak.run_dir), "--episodes", "2", "--envs", "2", "--video"]) == 0
     assert "video of one greedy episode" in capsys.readouterr().out and (weak.run_dir / "student.mp4").is_file()
-    plain = distill(tiny(tmp_path, env="RlganReach-v0", rounds=1), teacher=reach_teacher)  # renders nothing
+    plain = distill(tiny_distill(tmp_path, env="RlganReach-v0", rounds=1), teacher=reach_teacher)  # renders nothing
     assert main(["evaluate", str(plain.run_dir), "--video"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--video" in err[0] and "rgb_array" in err[0]
@@ -135,7 +133,6 @@ def test_video_of_the_student(cartpole_run, tmp_path, capsys):
 
 def test_video_without_the_renderer_is_one_line(cartpole_run, monkeypatch, capsys):
     """A render backend that is not installed (pygame, box2d) is named in one line, exit 2, no MP4 left."""
-    import gymnasium as gym
     from gymnasium.error import DependencyNotInstalled
 
     def missing(self):

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import gan_flags
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlgan_ls.cli import main
 
-TINY = ["--dataset", "digits", "--max-images", "96", "--image-size", "32", "--g-width", "4", "--d-width", "4",
-        "--z-dim", "8", "--batch-size", "16", "--eval-samples", "64", "--classifier-steps", "20",
-        "--no-progress", "--seed", "0"]
+TINY = gan_flags(max_images=96, eval_samples=64, seed=0)
 
 
 def _events(run_dir: Path) -> EventAccumulator:

@@ -15,19 +15,21 @@ from pathlib import Path
 
 import torch
 import torch.multiprocessing as mp
+from helpers import checkpoint, tiny_gan_config, torchrun_one_process
 from safetensors.torch import load_file, save_file
 
 from rlgan_ls.dcgan.config import GANConfig
 from rlgan_ls.dcgan.loss import GANLoss
 from rlgan_ls.dcgan.models import Discriminator, Generator
+from rlgan_ls.runs import Run
+from rlgan_ls.seeding import Seeds
 
 WORLD = 2
 
 
 def _config(logdir: str) -> GANConfig:
-    return GANConfig(dataset="digits", max_images=64, image_size=32, g_width=4, d_width=4, z_dim=8, batch_size=16,
-                     steps=3, eval_samples=64, classifier_steps=20, eval_every=100, device="cpu", progress=False,
-                     logdir=logdir, run_name="ddp", seed=5)
+    return tiny_gan_config(steps=3, eval_samples=64, eval_every=100, device="cpu", logdir=logdir, run_name="ddp",
+                           seed=5)
 
 
 def _join(rank: int, port: int) -> None:
@@ -89,13 +91,13 @@ def test_two_gloo_ranks_average_gradients(tmp_path: Path) -> None:
 
     # Step 1 by hand: per-rank losses from the same initial weights, Adam on the mean gradient.
     cfg = _config(str(logdir))
-    torch.manual_seed(cfg.seed)
+    Seeds(cfg.seed).seed_global("weights")
     g = Generator(cfg.z_dim, 1, cfg.image_size, cfg.g_width)
     d = Discriminator(1, cfg.image_size, cfg.d_width)
     g0 = {k: v.clone() for k, v in g.named_parameters()}
-    loss = GANLoss(cfg.alpha, cfg.smoothing, cfg.generator_loss)
+    loss = GANLoss.from_config(cfg)
     per_rank = cfg.batch_size // WORLD
-    zs = [torch.randn(per_rank, cfg.z_dim, 1, 1, generator=torch.Generator().manual_seed(cfg.seed * 1000 + 17 + r))
+    zs = [torch.randn(per_rank, cfg.z_dim, 1, 1, generator=Seeds(cfg.seed, rank=r).torch("noise"))
           for r in range(WORLD)]
     fakes = [g(z) for z in zs]
     reals = [r0["real"], r1["real"]]
@@ -111,15 +113,13 @@ def test_two_gloo_ranks_average_gradients(tmp_path: Path) -> None:
     assert [p.name for p in logdir.iterdir()] == ["ddp"]
     run = logdir / "ddp"
     assert len(list(run.glob("events.out.tfevents.*"))) == 1
-    assert (run / "metrics.json").is_file() and (run / "checkpoints" / "last.safetensors").is_file()
+    assert Run(run).finished and Run(run).checkpoint_file.is_file()
 
 
 def _resume_config(logdir: str, run_name: str) -> GANConfig:
     """Every per-rank random source matters here: label flips, DiffAugment and the noise."""
-    return GANConfig(dataset="digits", max_images=64, image_size=32, g_width=4, d_width=4, z_dim=8, batch_size=16,
-                     steps=6, checkpoint_every=2, eval_samples=32, classifier_steps=20, eval_every=100,
-                     smoothing="flip", augment="translation,cutout", device="cpu", progress=False, logdir=logdir,
-                     run_name=run_name, seed=2)
+    return tiny_gan_config(steps=6, checkpoint_every=2, eval_every=100, smoothing="flip", augment="translation,cutout",
+                           device="cpu", logdir=logdir, run_name=run_name, seed=2)
 
 
 def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
@@ -127,7 +127,6 @@ def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
     import dataclasses
 
     from rlgan_ls.dcgan import GANStep, load_run_config, train_gan
-    from rlgan_ls.storage import load_checkpoint
 
     _join(rank, ports[0])
     train_gan(_resume_config(logdir, "straight"))
@@ -148,19 +147,16 @@ def _resume_worker(rank: int, ports: list[int], logdir: str) -> None:
         pass
     GANStep.__call__ = original  # type: ignore[method-assign]
     run = os.path.join(logdir, "killed")
-    assert load_checkpoint(Path(run) / "checkpoints" / "last.safetensors")["step"] == 4  # a failure fails spawn
-    assert not (Path(run) / "metrics.json").exists()
+    assert checkpoint(run)["step"] == 4  # a failure fails spawn
+    assert not Run(run).finished
 
     _join(rank, ports[2])
     train_gan(dataclasses.replace(load_run_config(run), steps=6), resume=run)
 
 
 def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
-    from rlgan_ls.storage import load_checkpoint
-
     mp.spawn(_resume_worker, args=([_free_port() for _ in range(3)], str(tmp_path)), nprocs=WORLD, join=True)
-    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.safetensors")
-    b = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.safetensors")
+    a, b = checkpoint(tmp_path / "straight"), checkpoint(tmp_path / "killed")
     assert a["step"] == b["step"] == 6
     ranks = a["rng"]["ranks"]
     assert len(ranks) == WORLD and not torch.equal(ranks[0]["noise"], ranks[1]["noise"])  # per-rank states differ
@@ -174,30 +170,6 @@ def test_killed_ddp_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> N
     for r in range(WORLD):  # each rank continued from its own random states, not rank 0's
         for name in ("noise", "flip", "augment"):
             assert torch.equal(a["rng"]["ranks"][r][name], b["rng"]["ranks"][r][name]), (r, name)
-
-
-def torchrun_one_process(tmp_path: Path, device: str) -> tuple[dict, dict]:
-    """The final checkpoints of a tiny GAN run under ``torchrun --standalone --nproc-per-node 1`` (DDP over
-    gloo on CPU, nccl on CUDA) and of the same run in a plain process: ``(torchrun, plain)``."""
-    import subprocess
-    import sys
-
-    from rlgan_ls.cli import main
-    from rlgan_ls.storage import load_checkpoint
-
-    args = ["gan", "--dataset", "digits", "--max-images", "64", "--image-size", "32", "--g-width", "4",
-            "--d-width", "4", "--z-dim", "8", "--batch-size", "16", "--steps", "4", "--eval-samples", "32",
-            "--classifier-steps", "20", "--eval-every", "100", "--no-progress", "--seed", "1", "--device", device,
-            "--logdir", str(tmp_path)]
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    env["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # CPU convolutions round differently per thread count
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1",
-                           "-m", "rlgan_ls.cli", *args, "--run-name", "torchrun"],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert main([*args, "--run-name", "plain"]) == 0
-    return tuple(load_checkpoint(tmp_path / name / "checkpoints" / "last.safetensors")  # type: ignore[return-value]
-                 for name in ("torchrun", "plain"))
 
 
 def test_torchrun_with_one_process_trains_like_a_plain_run(tmp_path: Path) -> None:

@@ -56,7 +56,31 @@ class DictActionEnv(ReachEnv):
     action_space = gym.spaces.Dict({"velocity": gym.spaces.Box(-1.0, 1.0, (1,), np.float32)})
 
 
-for _id, _cls in (("RlganBucket-v0", BucketEnv), ("RlganReach-v0", ReachEnv),
+class BrightnessEnv(gym.Env):
+    """36x36 grey frames, bright or dark; action 1 is right on bright frames. 8 steps per episode."""
+
+    observation_space = gym.spaces.Box(0, 255, (36, 36, 1), np.uint8)
+    action_space = gym.spaces.Discrete(2)
+
+    def _frame(self):
+        self.bright = bool(self.np_random.integers(2))
+        base = 170 if self.bright else 60
+        return (base + self.np_random.integers(-40, 40, (36, 36, 1))).astype(np.uint8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.obs = self._frame()
+        return self.obs, {}
+
+    def step(self, action):
+        reward = float(int(action) == int(self.bright))
+        self.t += 1
+        self.obs = self._frame()
+        return self.obs, reward, False, self.t >= 8, {}
+
+
+for _id, _cls in (("RlganBucket-v0", BucketEnv), ("RlganBrightness-v0", BrightnessEnv), ("RlganReach-v0", ReachEnv),
                   ("RlganUnboundedReach-v0", UnboundedReachEnv), ("RlganDictAction-v0", DictActionEnv)):
     if _id not in gym.registry:
         gym.register(_id, entry_point=_cls)
