@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from .errors import UsageError
+from .errors import TrainingDiverged, UsageError
 
 # Modules that register subcommands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -50,7 +54,41 @@ def _version() -> str:
     return __version__
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that runs close their files."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _stop_with_parent() -> None:
+    """A sweep's cell (``RLGAN_LS_PARENT_PID`` set) stops itself when the sweep that started it is gone,
+    however it went (``kill -9`` included): the operating system then gives the cell another parent."""
+    parent = os.environ.pop("RLGAN_LS_PARENT_PID", None)  # popped: what this process starts is its own
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="rlgan-ls-parent-watch", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return _main(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    _stop_with_parent()
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if getattr(args, "passthrough", False):
@@ -62,6 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"rlgan-ls {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:
+        print(f"rlgan-ls {args.command}: stopped: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a path that is a file, read-only or full: one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"rlgan-ls {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    except Terminated:
+        print(f"rlgan-ls {args.command}: stopped (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"rlgan-ls {args.command}: interrupted", file=sys.stderr)
         return 130

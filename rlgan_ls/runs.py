@@ -3,8 +3,8 @@
 One run = one directory ``<logdir>/<run-name>/``. This module alone knows what the directory holds
 and under which names: the resolved ``config.json`` (with the pipeline's ``kind``), the TensorBoard
 event files, the checkpoint (GAN) or the student (distillation), the GAN's sample grids and their
-animation, and ``metrics.json``, written last, whose presence marks the run finished. An experiment
-folder (a sweep's ``--logdir``) holds runs, ``sweep.json`` and the cells' ``logs/``.
+animation, and ``metrics.json``, written last, whose presence marks the run finished. (A folder of runs
+is an :class:`~rlgan_ls.experiments.Experiment`.)
 
 Writing: :meth:`Run.create` makes a fresh directory (a taken name gets a ``-2``, ``-3`` ... suffix,
 never a silent reuse); :meth:`Run.write_config`, :meth:`Run.open_logger` (the TensorBoard writer and
@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,18 @@ from torch import Tensor
 from . import tags
 from .errors import UsageError
 from .events import RunLogger
-from .storage import load_checkpoint, read_json, sanitize, save_animation, save_checkpoint, write_json
+from .locks import DirLock
+from .storage import (
+    load_checkpoint,
+    read_json,
+    sanitize,
+    save_animation,
+    save_checkpoint,
+    writable_folder,
+    write_json,
+)
 
-__all__ = ["Experiment", "Run"]
+__all__ = ["Run"]
 
 _CONFIG = "config.json"
 _METRICS = "metrics.json"
@@ -40,8 +48,7 @@ _SAMPLES = "samples.png"
 _SAMPLE_FRAMES = "samples"
 _ANIMATION = "samples.gif"
 _VIDEO = "student.mp4"
-_SWEEP = "sweep.json"
-_LOGS = "logs"
+_EVENTS = "events.out.tfevents.*"
 
 
 class Run:
@@ -54,6 +61,15 @@ class Run:
         self._config: dict[str, Any] | None = None
         self._metrics: dict[str, float] | None = None
         self._t0 = time.perf_counter()
+        self.lock = DirLock(self.path)
+        """Held while this process writes the run (:meth:`create`, :meth:`resume`)."""
+        # What the directory holds:
+        self.config_file = self.path / _CONFIG  # the resolved config, with "kind"
+        self.metrics_file = self.path / _METRICS  # the final metrics; written last, it marks the run finished
+        self.checkpoint_file = self.path / _CHECKPOINT  # the GAN's latest training state
+        self.student_file = self.path / _STUDENT  # a distilled student's weights, spec and config
+        self.animation_file = self.path / _ANIMATION  # the GAN's sample grids over training, as a GIF
+        self.video_file = self.path / _VIDEO  # where evaluate --video puts its MP4 by default
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -61,36 +77,6 @@ class Run:
     @property
     def name(self) -> str:
         return self.path.name
-
-    # ------------------------------------------------------------------ what the directory holds
-
-    @property
-    def config_file(self) -> Path:
-        return self.path / _CONFIG
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.path / _METRICS
-
-    @property
-    def checkpoint_file(self) -> Path:
-        """The GAN's training state (the latest one; written atomically)."""
-        return self.path / _CHECKPOINT
-
-    @property
-    def student_file(self) -> Path:
-        """A distilled student's weights, spec and config (safetensors)."""
-        return self.path / _STUDENT
-
-    @property
-    def animation_file(self) -> Path:
-        """The GAN's sample grids over training, as a GIF."""
-        return self.path / _ANIMATION
-
-    @property
-    def video_file(self) -> Path:
-        """Where ``evaluate --video`` puts its MP4 by default."""
-        return self.path / _VIDEO
 
     def export_file(self, name: str) -> Path:
         """A file a tool writes beside the run (an exported or fine-tuned SB3 zip)."""
@@ -165,6 +151,10 @@ class Run:
     def seed(self) -> int:
         return int(self.config["seed"])
 
+    def event_files(self) -> list[Path]:
+        """The run's own TensorBoard event files (never those of a folder nested inside it)."""
+        return sorted(self.path.glob(_EVENTS))
+
     def sample_frames(self) -> list[Path]:
         """The GAN's sample grid of every evaluation so far, in step order."""
         return sorted((self.path / _SAMPLE_FRAMES).glob("step_*.png"))
@@ -176,16 +166,57 @@ class Run:
 
     @classmethod
     def create(cls, logdir: str | os.PathLike, name: str) -> Run:
-        """A new, empty run directory ``logdir/name``; a taken name gets ``-2``, ``-3``, ... (never reused)."""
-        root, base = Path(logdir), sanitize(name)
-        path, i = root / base, 2
-        while path.exists() and (not path.is_dir() or any(path.iterdir())):
-            path, i = root / f"{base}-{i}", i + 1
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise UsageError(f"--logdir: cannot create run directory {path}: {e.strerror}") from None
-        return cls(path)
+        """A new run directory ``logdir/name``, locked for this process; a taken name gets ``-2``, ``-3``, ...
+        (an existing folder is reused only when it is empty and no other process holds it)."""
+        root, base = cls.check_logdir(logdir, create=True), sanitize(name)
+        for i in range(1, 10_000):
+            run = cls(root / (base if i == 1 else f"{base}-{i}"))
+            if run.path.exists() and (not run.path.is_dir() or any(run.path.iterdir())):
+                continue
+            try:
+                run.path.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise UsageError(f"--logdir {root}: cannot create run directory {run.path}: {e.strerror}") from None
+            if run.lock.acquire():  # another process may have taken the same empty name a moment ago
+                return run
+        raise UsageError(f"--logdir {root}: no free name for run {base}")
+
+    @staticmethod
+    def check_logdir(logdir: str | os.PathLike, create: bool = False) -> Path:
+        """``logdir`` as a folder a run can be made in (writable, not inside another run); call it before
+        anything slow, so that a bad ``--logdir`` fails first. Nothing is written unless ``create``."""
+        _refuse_nesting(Path(logdir))
+        return writable_folder(logdir, "--logdir", create)
+
+    @classmethod
+    def resume(cls, path: str | os.PathLike, kind: tags.Kind, what: str = "--resume") -> Run:
+        """The run in ``path``, locked for this process to continue writing it; :class:`UsageError` when it
+        is not a run of ``kind`` or another process is writing it. Half-written temporary files a killed
+        writer left are removed; the old ``metrics.json`` goes only when :meth:`reopen` is called."""
+        run = cls.open(path, kind, what)
+        if not run.lock.acquire():
+            raise UsageError(f"{what} {run.path}: another process (pid {run.lock.holder()}) is writing this run; "
+                             f"wait for it to finish")
+        for folder in (run.path, run.path / "checkpoints", run.path / _SAMPLE_FRAMES):
+            for tmp in folder.glob(".*.tmp*"):
+                tmp.unlink(missing_ok=True)
+        return run
+
+    def reopen(self) -> None:
+        """The run is being extended: it is not finished until it writes its new metrics."""
+        self.metrics_file.unlink(missing_ok=True)
+        self._metrics = None
+
+    @property
+    def busy(self) -> bool:
+        """Another process is writing this run now."""
+        return self.lock.held_elsewhere()
+
+    def refuse_if_busy(self, what: str = "--resume") -> None:
+        """:class:`UsageError` when another process is writing this run."""
+        if self.busy:
+            raise UsageError(f"{what} {self.path}: another process (pid {self.lock.holder()}) is writing this run; "
+                             f"wait for it to finish")
 
     def write_config(self, kind: tags.Kind, config: Mapping[str, Any]) -> None:
         """``config.json``: the resolved config, with the pipeline's ``kind`` first."""
@@ -244,37 +275,14 @@ class Run:
         write_json(self.metrics_file, self._metrics)
 
     def close(self) -> None:
+        """Close the TensorBoard writer and let other processes write the run."""
         if self.logger is not None:
             self.logger.close()
+        self.lock.release()
 
 
-@dataclass(frozen=True)
-class Experiment:
-    """A folder of runs: a study. A sweep records its plan in ``sweep.json`` and its cells' output in ``logs/``."""
-
-    path: Path
-
-    @property
-    def plan_file(self) -> Path:
-        return self.path / _SWEEP
-
-    def plan(self) -> dict[str, Any] | None:
-        """What the sweep that made this folder recorded, or None for a folder of runs made by hand."""
-        return read_json(self.plan_file) if self.plan_file.is_file() else None
-
-    def write_plan(self, plan: Mapping[str, Any]) -> None:
-        write_json(self.plan_file, plan)
-
-    @property
-    def logs_dir(self) -> Path:
-        """Where a sweep keeps its cells' output."""
-        return self.path / _LOGS
-
-    def log_file(self, run_name: str) -> Path:
-        return self.logs_dir / f"{run_name}.log"
-
-    def run_dirs(self) -> Iterator[Path]:
-        """Sub-folders that may be runs (the logs folder aside), by name."""
-        for p in sorted(self.path.iterdir()):
-            if p.is_dir() and p.name != _LOGS:
-                yield p
+def _refuse_nesting(logdir: Path) -> None:
+    """A run never goes inside another run's folder: its events would be read as part of that run."""
+    for folder in (logdir, *logdir.resolve().parents):
+        if (folder / _CONFIG).is_file():
+            raise UsageError(f"--logdir {logdir} is inside the run directory {folder}; pick a folder outside it")

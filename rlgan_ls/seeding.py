@@ -13,6 +13,7 @@ this suite used, kept so that the same seed still gives the same numbers.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,7 +23,7 @@ import torch
 __all__ = ["PURPOSES", "Purpose", "Seeds"]
 
 Purpose = Literal["weights", "minibatches", "dagger", "envs", "evaluation", "noise", "flips", "augment",
-                  "eval_noise", "label_noise"]
+                  "eval_noise", "label_noise", "host"]
 
 PURPOSES: dict[str, tuple[int, int, bool]] = {
     # purpose: (multiplier, offset, adds the rank)
@@ -36,6 +37,7 @@ PURPOSES: dict[str, tuple[int, int, bool]] = {
     "flips": (1000, 29, True),  # GAN: the label flips of --smoothing flip
     "augment": (1000, 43, True),  # GAN: DiffAugment's shifts and cutouts
     "eval_noise": (1, 7919, False),  # GAN: the fixed noise behind every evaluation and sample grid
+    "host": (1000, 53, True),  # numpy's and Python's global generators (nothing in training draws from them)
 }
 
 
@@ -62,3 +64,10 @@ class Seeds:
     def seed_global(self, purpose: Purpose = "weights") -> None:
         """Seed torch's global RNG (what ``nn.Module`` initialisers draw from) for ``purpose``."""
         torch.manual_seed(self.of(purpose))
+
+    def seed_host(self) -> None:
+        """Seed numpy's and Python's global generators. Nothing in training draws from them, but a checkpoint
+        stores their states: seeded, two processes running the same run store the same ones (unseeded, each
+        process starts them from the operating system's entropy)."""
+        random.seed(self.of("host"))
+        np.random.seed(self.of("host") % 2**32)

@@ -27,7 +27,8 @@ from torch import Tensor
 from .errors import UsageError
 
 __all__ = ["atomic_write_bytes", "cache_root", "gif_bytes", "load_checkpoint", "read_json", "sanitize",
-           "save_animation", "save_checkpoint", "write_json"]
+           "save_animation", "save_checkpoint", "temporary_beside", "umask", "writable_file", "writable_folder",
+           "write_json"]
 
 
 def cache_root() -> Path:
@@ -41,11 +42,64 @@ def sanitize(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "run"
 
 
+def writable_folder(path: str | os.PathLike, flag: str, create: bool = True) -> Path:
+    """``path`` as a folder this process can write into, made when missing (with ``create``; without it,
+    only checked: nothing is written); :class:`UsageError` naming ``flag`` when it is a file, cannot be
+    made, or is read-only."""
+    p = Path(path)
+    existing = next(q for q in (p, *p.absolute().parents) if q.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {p} is a file; pass a folder" if existing == p else
+                         f"{flag} {p}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {p}: {existing} is read-only; pass a folder you can write to")
+    if create:
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"{flag} {p}: cannot create it ({e.strerror})") from None
+    return p
+
+
+def writable_file(path: str | os.PathLike, flag: str) -> Path:
+    """``path`` as a file this process can write (its folder made when missing); :class:`UsageError`
+    naming ``flag`` otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder; pass a file name")
+    try:
+        writable_folder(p.parent, flag)
+    except UsageError as e:
+        raise UsageError(str(e).replace(f"{flag} {p.parent}", f"{flag} {p}", 1)) from None
+    return p
+
+
+def umask() -> int:
+    """The process's file-creation mask (read without changing it where the OS allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: read it by setting it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def temporary_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temporary file next to ``path`` (``.<name>.*<suffix>``) with the permissions an ordinary file
+    gets under the umask (``mkstemp`` alone makes it private, 0600, and the rename would keep that)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.fchmod(fd, 0o666 & ~umask())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same directory and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -45,10 +45,12 @@ def test_modules_and_functions_stay_small() -> None:
     assert not too_long, "split these: " + "; ".join(too_long)
 
 
-def test_run_file_names_live_in_runs_py_only() -> None:
-    pattern = re.compile(r"""["'](config|metrics|sweep|student)\.json["']|["']last\.safetensors["']""")
-    spelled = [str(path.relative_to(PACKAGE.parent)) for path, source in _modules() if pattern.search(source)]
-    assert spelled == ["rlgan_ls/runs.py"]
+def test_file_names_are_spelled_in_one_module_each() -> None:
+    for name, home in (("config.json", "runs.py"), ("metrics.json", "runs.py"), ("student.json", "runs.py"),
+                       ("last.safetensors", "runs.py"), ("samples.gif", "runs.py"), ("sweep.json", "experiments.py")):
+        pattern = re.compile(rf"""["'][\w/]*{re.escape(name)}["']""")
+        spelled = [str(path.relative_to(PACKAGE)) for path, source in _modules() if pattern.search(source)]
+        assert spelled == [home], name
 
 
 def test_the_parameter_rule_counts_what_it_should() -> None:

@@ -9,7 +9,8 @@ import torch
 
 from rlgan_ls.cli import main
 from rlgan_ls.errors import UsageError
-from rlgan_ls.runs import Experiment, Run
+from rlgan_ls.experiments import Experiment
+from rlgan_ls.runs import Run
 from rlgan_ls.storage import write_json
 from rlgan_ls.study.compare import compare
 
@@ -180,3 +181,50 @@ def test_compare_errors_are_one_line(tmp_path, capsys):
     _fake_run(tmp_path / "mixed", 0.1, 0, kind="gan")
     with pytest.raises(UsageError, match="mixes"):
         compare(tmp_path / "mixed")
+
+
+def test_bad_files_are_skipped_with_the_file_and_the_problem(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    for seed in (0, 1):
+        _fake_run(exp, 0.0, seed)
+    problems = {"abc": ("config", '{"kind": "distill", "alpha": "abc", "seed": 0, "env": "CartPole-v1"}'),
+                "list-metrics": ("metrics", "[]"), "broken": ("config", "{"), "shape": ("config", "[1, 2]")}
+    for name, (which, text) in problems.items():
+        run = Run(_fake_run(exp, 0.1, 5 + len(name)))
+        (run.config_file if which == "config" else run.metrics_file).write_text(text)
+        run.path.rename(exp / name)
+    assert main(["compare", str(exp), "--bootstrap", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "compared 2 runs" in out
+    for name in problems:
+        assert f"skipped {name}: " in out and str(exp / name) in out  # names the file
+    assert "alpha 'abc' is not a number" in out and "not a JSON object" in out and "not valid JSON" in out
+
+
+def test_a_seed_counted_twice_is_refused_naming_both_folders(tmp_path, capsys):
+    exp = tmp_path / "exp"
+    first = _fake_run(exp, 0.1, 0)
+    (exp / "copy").mkdir()
+    for f in first.iterdir():
+        if f.is_file() and f.name != ".lock":
+            (exp / "copy" / f.name).write_bytes(f.read_bytes())
+    assert main(["compare", str(exp)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(first) in err and str(exp / "copy") in err and "\n" not in err
+
+
+def test_curves_read_a_runs_own_event_files_only(tmp_path):
+    from rlgan_ls.events import RunLogger
+    from rlgan_ls.study.plots import _scalars
+
+    run = Run(_fake_run(tmp_path / "exp", 0.1, 0, steps=(0, 10)))
+    with RunLogger(run.path / "nested-by-hand") as log:  # another tool's events inside the run's folder
+        log.scalars({"explore/entropy": 99.0}, 10)
+    values = _scalars([Run.open(run.path)], ["explore/entropy"])["value"].tolist()
+    assert 99.0 not in values and len(values) == 2
+
+
+def test_no_run_goes_inside_another(tmp_path, capsys):
+    run = _fake_run(tmp_path / "exp", 0.1, 0)
+    assert main(["gan", "--logdir", str(run / "inner")]) == 2
+    assert "inside the run directory" in capsys.readouterr().err and not (run / "inner").exists()

@@ -9,7 +9,8 @@ import torch
 from helpers import RESUME_FLAGS, checkpoint, kill_and_resume
 
 from rlgan_ls.cli import main
-from rlgan_ls.dcgan import GANLoss
+from rlgan_ls.dcgan import GANLoss, GANStep
+from rlgan_ls.runs import Run
 
 
 @pytest.mark.parametrize("smoothing", ["one-sided", "flip"])  # flip also draws random labels
@@ -50,3 +51,26 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["G"].values())
     assert not (tmp_path / "n" / "metrics.json").exists()
+
+
+def test_an_interrupted_extension_leaves_the_run_unfinished_and_a_resume_cleans_up(tmp_path, monkeypatch):
+    args = [*RESUME_FLAGS, "--steps", "4", "--checkpoint-every", "2", "--logdir", str(tmp_path), "--run-name", "r"]
+    assert main(["gan", *args]) == 0
+    run = Run(tmp_path / "r")
+    assert run.finished
+    original, calls = GANStep.__call__, [0]
+
+    def killed_at_second_step(self, real):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return original(self, real)
+
+    monkeypatch.setattr(GANStep, "__call__", killed_at_second_step)
+    assert main(["gan", "--resume", str(run.path), "--steps", "8", "--no-progress"]) == 130
+    assert not Run(run.path).finished  # the old metrics.json described 4 steps, not the 8 asked for
+    monkeypatch.setattr(GANStep, "__call__", original)
+    orphan = run.checkpoint_file.with_name(".last.safetensors.x1y2.tmp")  # what a kill during a write leaves
+    orphan.write_bytes(b"half a checkpoint")
+    assert main(["gan", "--resume", str(run.path), "--steps", "8", "--no-progress"]) == 0
+    assert Run(run.path).finished and Run(run.path).metrics["step"] == 8 and not orphan.exists()

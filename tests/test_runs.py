@@ -6,7 +6,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rlgan_ls.errors import UsageError
-from rlgan_ls.runs import Experiment, Run
+from rlgan_ls.experiments import Experiment
+from rlgan_ls.runs import Run
 
 
 def test_create_never_reuses_a_nonempty_directory(tmp_path):

@@ -1,7 +1,9 @@
 """The sweep runner on real (tiny) GAN cells: failure isolation, resuming, Ray = local pool."""
 
 import csv
+import dataclasses
 import json
+import sys
 
 import pytest
 from helpers import gan_flags
@@ -24,18 +26,20 @@ def test_plan_rejects_flags_the_sweep_owns(tmp_path):
     cells = SweepPlan("distill", [0.0, 0.1], [0, 1], tmp_path, tasks=["CartPole-v1", "toy:Env-v0"]).cells()
     assert [c.run_name for c in cells[:4]] == ["CartPole-v1-a0-s0", "CartPole-v1-a0-s1", "CartPole-v1-a0.1-s0",
                                                "CartPole-v1-a0.1-s1"]
-    assert cells[4].run_name == "toy-Env-v0-a0-s0" and cells[4].argv[4:6] == ("--env", "toy:Env-v0")
+    assert cells[4].run_name == "toy-Env-v0-a0-s0" and cells[4].argv[cells[4].argv.index("--env") + 1] == "toy:Env-v0"
+    assert cells[4].argv[:3] == (sys.executable, "-P", "-m")  # the working directory is not on the import path
     assert cells[3].argv[-5:] == ("--logdir", str(tmp_path.resolve()), "--run-name", "CartPole-v1-a0.1-s1",
                                   "--no-progress")
     assert SweepPlan("gan", [0.1], [0], tmp_path).cells()[0].run_name == "digits-a0.1-s0"  # the default task
+    with pytest.raises(ValueError, match="0.1 and 0.1000001 would both be run digits-a0.1-s0"):
+        SweepPlan("gan", [0.1, 0.1000001], [0], tmp_path).cells()
 
 
 def test_a_failing_cell_does_not_stop_the_others_and_a_rerun_skips_finished_cells(tmp_path, capsys):
     exp = tmp_path / "digits-ls"
     cells = SweepPlan("gan", [0.0, 0.1], [0], exp, ["digits"], TINY_GAN).cells()
     bad = cells[0]
-    cells[0] = type(bad)(bad.task, bad.alpha, bad.seed, bad.run_name, bad.run_dir, bad.log_file,
-                         (*bad.argv[:4], "--smoothing", "sideways", *bad.argv[4:]))  # a bad flag in one cell
+    cells[0] = dataclasses.replace(bad, argv=(*bad.argv, "--smoothing", "sideways"))  # a bad flag in one cell
     results = run_local(cells, workers=2)
     assert [r.status for r in results] == ["failed", "done"]
     assert results[0].returncode == 2 and "sideways" in results[0].message
@@ -71,6 +75,9 @@ def test_ray_backend_matches_the_local_pool(tmp_path):
     runs = ["digits-a0-s1", "digits-a0.3-s1"]
     for exp in (local, remote):
         assert sorted(p.name for p in exp.iterdir() if p.name.startswith("digits-")) == runs
+    # Ray's own trial folders (with event files of their own) stay out of the experiment.
+    assert sorted(p.name for p in remote.iterdir()) == [*runs, "logs", "sweep.json"]
+    assert sorted(p.name for p in (remote / "logs").iterdir()) == [f"{r}.log" for r in runs]
     for name in runs:  # same seed, same settings, same thread count: the same numbers
         a = json.loads((local / name / "metrics.json").read_text())
         b = json.loads((remote / name / "metrics.json").read_text())

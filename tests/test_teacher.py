@@ -17,7 +17,7 @@ from stable_baselines3 import A2C, DQN, PPO
 from rlgan_ls.distill.actions import action_spec
 from rlgan_ls.distill.envs import resolve_env
 from rlgan_ls.distill.teachers import CallableTeacher, SB3Teacher, load_sb3_teacher
-from rlgan_ls.distill.teachers.cache import TeacherRequest, get_teacher, teacher_path
+from rlgan_ls.distill.teachers.cache import TeacherRequest, get_teacher, sha256_of, teacher_path
 from rlgan_ls.distill.teachers.sb3 import detect_sb3_algo
 from rlgan_ls.errors import UsageError
 
@@ -79,14 +79,18 @@ def test_multidiscrete_policy_teacher_blocks():
 
 def test_saved_zip_loads_to_same_labels_and_algo(tmp_path, capsys):
     obs = _obs()
+    env = gym.make("CartPole-v1")
+    spaces = (env.observation_space, env.action_space)
     for cls, name in ((PPO, "ppo"), (A2C, "a2c"), (DQN, "dqn")):
         model = cls("MlpPolicy", "CartPole-v1", device="cpu", seed=5)
         path = tmp_path / f"{name}.zip"
         model.save(path)
         assert detect_sb3_algo(path) == name
-        loaded = load_sb3_teacher(path, CARTPOLE, gym.spaces.Discrete(2))
+        loaded = load_sb3_teacher(path, CARTPOLE, spaces)  # nothing unpickled: rebuilt from what we know
         torch.testing.assert_close(loaded.label(obs).probs, SB3Teacher(model, CARTPOLE).label(obs).probs)
-    assert capsys.readouterr().err.count("trust") == 3  # the pickle warning, every time
+        trusted = load_sb3_teacher(path, CARTPOLE, spaces, trust=True)  # SB3's own way gives the same teacher
+        torch.testing.assert_close(trusted.label(obs).probs, loaded.label(obs).probs)
+    assert capsys.readouterr().err.count("--trust-teacher") == 3  # the pickle warning, each trusted load only
 
 
 def test_callable_teacher_actions_and_probs():
@@ -118,7 +122,8 @@ def test_cache_is_reused_and_keyed_by_settings(tmp_path, monkeypatch):
     def fake_train(req_, **kw):
         calls.append(req_.settings()[0])
         PPO("MlpPolicy", "CartPole-v1", device="cpu").save(path)
-        path.with_suffix(".json").write_text(json.dumps({"return_mean": 12.5, "return_std": 1.0, "episodes": 20}))
+        path.with_suffix(".json").write_text(json.dumps({"return_mean": 12.5, "return_std": 1.0, "episodes": 20,
+                                                         "sha256": sha256_of(path)}))
         from rlgan_ls.distill.teachers.cache import TeacherInfo
 
         return TeacherInfo(path, "ppo", 12.5, 1.0, 20, 100_000)
@@ -142,7 +147,8 @@ def test_teacher_command_reuses_cache_and_copies(tmp_path, capsys):
     recipe = resolve_env("CartPole-v1")
     path, _, _ = teacher_path(TeacherRequest(recipe, root=tmp_path))
     PPO("MlpPolicy", "CartPole-v1", device="cpu").save(path)
-    path.with_suffix(".json").write_text(json.dumps({"return_mean": 321.0, "return_std": 4.0, "episodes": 20}))
+    path.with_suffix(".json").write_text(json.dumps({"return_mean": 321.0, "return_std": 4.0, "episodes": 20,
+                                                     "sha256": sha256_of(path)}))
     out = tmp_path / "copy" / "teacher.zip"
     assert main(["teacher", "--env", "CartPole-v1", "--cache-dir", str(tmp_path), "--out", str(out)]) == 0
     printed = capsys.readouterr().out

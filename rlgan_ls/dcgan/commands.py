@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
+import os
 
 from .. import tags
-from ..errors import TrainingDiverged, UsageError
+from ..errors import UsageError
 from ..flags import add_config_flags, flags_layer
 from ..recipes import build_config, recipe_summary
 from .config import GANConfig
@@ -43,7 +43,11 @@ def config_from_args(args: argparse.Namespace) -> GANConfig:
     """Defaults, then the recipe (or, with --resume, the run's own config), then the flags. Writes nothing."""
     flags = flags_layer(args, GANConfig)
     if args.resume:
+        from ..runs import Run
         from .state import load_run_config
+
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 takes the lock: the others must not look
+            Run(args.resume).refuse_if_busy()
 
         if args.recipe:
             raise UsageError("--recipe: --resume continues a run with its own config; drop --recipe")
@@ -56,11 +60,12 @@ def _main(args: argparse.Namespace) -> int:
     from .train import train_gan
 
     cfg = config_from_args(args)
-    try:
-        metrics = train_gan(cfg, resume=args.resume).metrics
-    except TrainingDiverged as e:
-        print(f"rlgan-ls gan: stopped: {e}", file=sys.stderr)
-        return 1
+    if args.resume:
+        from .state import load_run_checkpoint
+
+        print(f"resuming {args.resume} from step {int(load_run_checkpoint(args.resume)['step'])} of {cfg.steps}",
+              flush=True)
+    metrics = train_gan(cfg, resume=args.resume).metrics
     if cfg.progress:
         keys = (tags.D_REAL, tags.D_FAKE, tags.GRAD_G_MEAN, tags.FD, tags.CLASS_COVERAGE, tags.CLASS_KL)
         print("  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics))

@@ -10,7 +10,6 @@ the run's checkpoint. A run stores :meth:`GANConfig.resolved`: no "auto" is left
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -134,8 +133,8 @@ class GANConfig(RunConfig):
         if self.max_images is not None and self.max_images < 2:
             raise UsageError(f"--max-images must be >= 2, got {self.max_images}")
         for flag, lr in (("--lr-g", self.lr_g), ("--lr-d", self.lr_d)):
-            if not (lr > 0 and math.isfinite(lr)):
-                raise UsageError(f"{flag} must be a positive number, got {lr}")
+            if not 0 < lr <= 1:
+                raise UsageError(f"{flag} must be in (0, 1] (Adam's step size), got {lr}")
         for flag, b in (("--beta1", self.beta1), ("--beta2", self.beta2)):
             if not (0.0 <= b < 1.0):
                 raise UsageError(f"{flag} must be in [0, 1), got {b}")

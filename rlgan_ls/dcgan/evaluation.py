@@ -116,7 +116,8 @@ def _train(data: ImageData, steps: int, seed: int = 0) -> tuple[EvalClassifier, 
 def get_classifier(data: ImageData, steps: int) -> tuple[EvalClassifier, float, Path]:
     """The cached classifier for ``data`` (trained and cached on first use): model, held-out accuracy, path."""
     path = cache_root() / "classifiers" / f"{data.name.split(':')[0]}-{_fingerprint(data, steps)}.safetensors"
-    model = EvalClassifier(data.channels, data.num_classes, data.images.shape[-1])
+    with torch.random.fork_rng(devices=[]):  # scoring never moves the run's global random state
+        model = EvalClassifier(data.channels, data.num_classes, data.images.shape[-1])
     if path.is_file():
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])

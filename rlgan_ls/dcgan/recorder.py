@@ -162,7 +162,8 @@ class Recorder:
             m[tags.FD_DROP] = s.totals.fd_start / m[tags.FD]
         m[tags.STEP] = float(s.step)
         m[tags.WALL_S] = s.totals.wall_s
-        m[tags.SPS] = self._steps_per_s()
+        # This session's rate; a session that only finished a run trained in earlier ones: the run's.
+        m[tags.SPS] = self._steps_per_s() if s.step > self._session[1] else s.step / max(s.totals.wall_s, 1e-9)
         if self.evaluator is not None:
             m[tags.CLASSIFIER_ACCURACY] = self.evaluator.accuracy
         if self.logger is not None:

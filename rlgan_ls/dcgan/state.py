@@ -123,22 +123,27 @@ class GANState:
                 "rng": {"ranks": _gather(self.rng.get_state(), info), "global": global_rng_state()},
                 "totals": dataclasses.asdict(self.totals), "last": dict(self.last)}
 
-    def load_state(self, state: dict[str, Any], info: DistInfo) -> None:
-        """Continue from a checkpoint written by a run with the same number of processes."""
+    def load_state(self, state: dict[str, Any], info: DistInfo, source: str = "checkpoint") -> None:
+        """Continue from a checkpoint written by a run with the same number of processes; :class:`UsageError`
+        naming ``source`` when its contents do not fit these models and optimizers."""
         ranks = state["rng"]["ranks"]
         if len(ranks) != info.world_size:
             raise UsageError(f"--resume: the checkpoint was written by {len(ranks)} process(es); "
                              f"resume with the same number (got {info.world_size})")
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
-            opt.load_state_dict(state[key])
-            _match_param_layout(opt)
-        self.rng.set_state(ranks[info.rank])
-        set_global_rng_state(state["rng"]["global"])
-        self.step = int(state["step"])
-        self.totals = RunningTotals(**state["totals"])
-        self.last = {k: float(v) for k, v in state["last"].items()}
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
+                opt.load_state_dict(state[key])
+                _match_param_layout(opt)
+            self.rng.set_state(ranks[info.rank])
+            set_global_rng_state(state["rng"]["global"])
+            self.step = int(state["step"])
+            self.totals = RunningTotals(**state["totals"])
+            self.last = {k: float(v) for k, v in state["last"].items()}
+        except (RuntimeError, KeyError, TypeError, ValueError, IndexError, AttributeError) as e:
+            what = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise UsageError(f"--resume {source}: its checkpoint does not fit this run's models ({what})") from None
 
 
 def _gather(rng: dict[str, Tensor], info: DistInfo) -> list[dict[str, Tensor]]:

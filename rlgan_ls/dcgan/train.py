@@ -18,6 +18,7 @@ from .. import tags
 from ..errors import UsageError
 from ..recipes import resumable_fields
 from ..runs import Run
+from ..seeding import Seeds
 from .config import GANConfig
 from .data import BatchOrder, ImageData, load_dataset
 from .distributed import DistInfo, barrier, broadcast_object, cleanup, setup
@@ -53,7 +54,11 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
     """
     info = setup(cfg.device)
     try:
+        if resume is not None and info.is_main:
+            Run(resume).refuse_if_busy()  # first: whatever else is wrong, another writer is the news
         ckpt = load_run_checkpoint(resume) if resume is not None else None
+        if resume is None and info.is_main:
+            Run.check_logdir(cfg.logdir)  # before the data and the classifier
         data = load_dataset(cfg.dataset, cfg.image_size, cfg.channels, cfg.data_root, cfg.download, cfg.max_images)
         cfg = cfg.resolved(info.device, data.channels)
         if ckpt is not None:
@@ -61,12 +66,16 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
         if cfg.batch_size % info.world_size:
             raise UsageError(f"--batch-size {cfg.batch_size} must be divisible by the {info.world_size} processes")
         order = BatchOrder(len(data), cfg.batch_size // info.world_size, cfg.seed, info.rank, info.world_size)
-        run = _shared_run(cfg, info, resume)
-        evaluator = Evaluator.build(data, cfg.classifier_steps) if info.is_main else None
+        Seeds(cfg.seed, info.rank).seed_host()
         state = GANState.create(cfg, data.channels, info)
         if ckpt is not None:
-            state.load_state(ckpt, info)
-        metrics = _loop(cfg, state, data, order, Recorder(cfg, state, run, info, evaluator))
+            state.load_state(ckpt, info, str(resume))  # a checkpoint that does not fit fails before any write
+        run = _shared_run(cfg, info, resume)
+        try:  # however the run ends, its writer closes and its lock goes
+            evaluator = Evaluator.build(data, cfg.classifier_steps) if info.is_main else None
+            metrics = _loop(cfg, state, data, order, Recorder(cfg, state, run, info, evaluator))
+        finally:
+            run.close()
         return GANResult(run.path, metrics, state.G, state.D)
     finally:
         cleanup(info)
@@ -82,8 +91,9 @@ def _check_resume(cfg: GANConfig, ckpt: dict, run_dir: str) -> None:
         allowed = ", ".join("--" + n.replace("_", "-") for n in resumable_fields(GANConfig))
         raise UsageError(f"--resume {run_dir}: {flags} cannot change; a resumed run keeps its config (only "
                          f"{allowed} may change)")
-    if cfg.steps <= int(ckpt["step"]):
-        raise UsageError(f"--steps {cfg.steps}: the run in {run_dir} has already done {ckpt['step']} steps; "
+    done = int(ckpt["step"])
+    if cfg.steps < done or (cfg.steps == done and Run(run_dir).finished):
+        raise UsageError(f"--steps {cfg.steps}: the run in {run_dir} has already done {done} steps; "
                          f"pass a larger --steps to continue it")
 
 
@@ -91,7 +101,11 @@ def _shared_run(cfg: GANConfig, info: DistInfo, resume: str | os.PathLike | None
     """Rank 0 makes the run directory (or takes the resumed one) and writes config.json; all ranks get it."""
     path, run = None, None
     if info.is_main:
-        run = Run(resume) if resume is not None else Run.create(cfg.logdir, cfg.run_name or cfg.default_run_name)
+        if resume is not None:
+            run = Run.resume(resume, "gan")
+            run.reopen()  # extended: not finished until it writes its new metrics
+        else:
+            run = Run.create(cfg.logdir, cfg.run_name or cfg.default_run_name)
         run.write_config("gan", cfg.record())
         path = str(run.path)
     path = broadcast_object(info, path)

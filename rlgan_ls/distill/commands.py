@@ -14,7 +14,6 @@ import argparse
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from .. import tags
 from ..errors import UsageError
 from ..flags import add_config_flags, flags_layer
 from ..recipes import recipe_summary
+from ..storage import writable_file
 from .config import DistillConfig
 from .envs import TEACHER_ALGOS, make_vec, resolve_env
 from .rollouts import EVAL_SEED_OFFSET
@@ -83,6 +83,8 @@ def _teacher(args: argparse.Namespace) -> int:
 
     if args.eval_episodes < 1:
         raise UsageError(f"--eval-episodes must be >= 1, got {args.eval_episodes}")
+    if args.out:
+        writable_file(args.out, "--out")  # before minutes of training
     recipe = resolve_env(args.env)
     req = TeacherRequest(recipe, args.algo, args.seed, args.steps, tuple(args.hyperparams), args.cache_dir)
     path, algo, params = teacher_path(req)
@@ -95,8 +97,7 @@ def _teacher(args: argparse.Namespace) -> int:
         print(f"trained {algo.upper()} teacher for {recipe.env_id}: {info.path} "
               f"(return {info.return_mean:.2f} ± {info.return_std:.2f} over {info.episodes} episodes)")
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out = writable_file(args.out, "--out")
         shutil.copyfile(path, out)
         print(f"copied to {out}")
     return 0
@@ -130,6 +131,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.video is not None:
         from .video import check_filmable
 
+        if args.video:
+            writable_file(args.video, "--video")
         check_filmable(recipe)  # before evaluating: a request that cannot be met fails first
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))

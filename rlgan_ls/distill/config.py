@@ -64,7 +64,11 @@ class DistillConfig(RunConfig):
     seed: int = 0
     """Seed for the student's initialisation, action sampling and the environments."""
     teacher: str | None = None
-    """Path to a trusted SB3 .zip teacher (a pickle!); default: the cached teacher for the env recipe."""
+    """Path to an SB3 .zip teacher (loaded without unpickling; see --trust-teacher); default: the cached
+    teacher for the env recipe."""
+    trust_teacher: bool = False
+    """Load --teacher SB3's way, unpickling the entries that cannot be rebuilt otherwise; a pickle can run any
+    code, so only for a file you trust."""
     teacher_algo: Literal["ppo", "a2c", "dqn", "sac", "td3", "ddpg"] | None = None
     """Which cached teacher to use (default: the env recipe's algo; required for an env without a recipe)."""
     teacher_seed: int | None = 0
@@ -133,8 +137,8 @@ class DistillConfig(RunConfig):
             raise UsageError(f"--entropy-beta must be >= 0, got {self.entropy_beta}")
         if self.beta_p is not None and not (0.0 < self.beta_p < 1.0):
             raise UsageError(f"--beta-p must be in (0, 1), got {self.beta_p}")
-        if not (self.lr > 0.0) or math.isinf(self.lr):
-            raise UsageError(f"--lr must be a positive number, got {self.lr}")
+        if not 0.0 < self.lr <= 1.0:
+            raise UsageError(f"--lr must be in (0, 1] (Adam's step size), got {self.lr}")
         if self.prior_width is not None and (not (self.prior_width > 0.0) or math.isinf(self.prior_width)):
             raise UsageError(f"--prior-width must be a positive number of actions, got {self.prior_width}")
         if self.bins is not None and self.bins < 2:

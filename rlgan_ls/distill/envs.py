@@ -179,6 +179,8 @@ class EnvProbe:
 
     recipe: EnvRecipe
     """The environment."""
+    observation_space: gym.Space
+    """Its own observation space."""
     action_space: gym.Space
     """Its own action space (a teacher must act in exactly this one)."""
     spec: ActionSpec
@@ -191,6 +193,11 @@ class EnvProbe:
     """Decides the student's architecture under ``--arch auto``."""
     first_obs: np.ndarray
     """``(1, *obs_shape)``: the first observation after ``reset(seed=0)``."""
+
+    @property
+    def spaces(self) -> tuple[gym.Space, gym.Space]:
+        """(observations, actions)."""
+        return self.observation_space, self.action_space
 
 
 def probe_env(recipe: EnvRecipe, bins: int = DEFAULT_BINS, action_low: float | None = None,
@@ -207,6 +214,6 @@ def probe_env(recipe: EnvRecipe, bins: int = DEFAULT_BINS, action_low: float | N
         shape = space.shape
         assert shape is not None  # check_observation_space accepts only a Box, which always has a shape
         obs, _ = envs.reset(seed=0)
-        return EnvProbe(recipe, envs.single_action_space, spec, tuple(shape), np.dtype(space.dtype), kind, obs)
+        return EnvProbe(recipe, space, envs.single_action_space, spec, tuple(shape), np.dtype(space.dtype), kind, obs)
     finally:
         envs.close()

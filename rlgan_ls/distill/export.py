@@ -84,8 +84,10 @@ def exported_model(run: str | os.PathLike | DistilledRun, algo: str = "ppo", see
     return model
 
 
-def export_student(run_dir: str | os.PathLike, out: str | os.PathLike, algo: str = "ppo") -> Path:
-    """Write the student of ``run_dir`` as an SB3 ``algo`` zip at ``out`` (loadable with ``PPO.load``/``A2C.load``)."""
+def export_student(run_dir: str | os.PathLike | DistilledRun, out: str | os.PathLike, algo: str = "ppo") -> Path:
+    """Write the student of ``run_dir`` (a run directory, or one loaded with
+    :func:`~rlgan_ls.distill.students.load_run`) as an SB3 ``algo`` zip at ``out`` (loadable with
+    ``PPO.load``/``A2C.load``)."""
     out = Path(out)
     model = exported_model(run_dir, algo)
     out.parent.mkdir(parents=True, exist_ok=True)

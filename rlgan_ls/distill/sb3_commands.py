@@ -44,11 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from ..runs import Run
+    from ..storage import writable_file
     from .export import export_student
+    from .students import load_run
 
-    out = export_student(args.run_dir, args.out or Run(args.run_dir).export_file(f"student-{args.algo}.zip"),
-                         args.algo)
+    run = load_run(args.run_dir)  # a folder that is not a finished distill run: said first
+    out = writable_file(args.out or run.run.export_file(f"student-{args.algo}.zip"), "--out")
+    out = export_student(run, out, args.algo)
     print(f"wrote {out}: {args.algo.upper()}.load('{out}') gives the student's actor and an untrained critic")
     return 0
 

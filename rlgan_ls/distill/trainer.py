@@ -17,6 +17,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import tags
+from ..errors import TrainingDiverged
+from ..runs import Run
 from ..seeding import Seeds
 from .actions import DEFAULT_BINS
 from .config import DistillConfig
@@ -74,7 +77,8 @@ class Learner:
                    DistillLoss.from_config(cfg, env.spec.nvec), data, seeds.torch("minibatches"))
 
     def fit(self, updates: int, batch_size: int) -> dict[str, Tensor]:
-        """``updates`` Adam steps on minibatches of everything aggregated; mean of the logged loss terms."""
+        """``updates`` Adam steps on minibatches of everything aggregated; mean of the logged loss terms.
+        :class:`TrainingDiverged` if the loss or the weights stopped being finite (one check per call)."""
         sums: dict[str, Tensor] = {}
         for _ in range(updates):
             obs, actions, probs = self.data.sample(batch_size, self.gen)
@@ -84,7 +88,13 @@ class Learner:
             self.opt.step()
             for k, v in parts.items():
                 sums[k] = sums[k] + v if k in sums else v
-        return {k: v / updates for k, v in sums.items()}
+        means = {k: v / updates for k, v in sums.items()}
+        weights = [p.isfinite().all() for p in self.student.parameters()]
+        checks = torch.stack([means[tags.LOSS_TOTAL].isfinite(), *weights])
+        if not bool(checks.all()):
+            raise TrainingDiverged("the student's loss or weights became NaN/inf; training stopped and nothing was "
+                                   "saved (try a lower --lr)")
+        return means
 
 
 def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
@@ -94,6 +104,7 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
     callable ``obs -> actions or probabilities``; without it the env recipe's cached teacher is used
     (trained first if missing, unless ``cfg.train_teacher`` is false).
     """
+    Run.check_logdir(cfg.logdir)  # before the teacher, which may take minutes
     env = probe_env(resolve_env(cfg.env), cfg.bins or DEFAULT_BINS, cfg.action_low, cfg.action_high)
     resolved = resolve_teacher(cfg, env, teacher)
     torch.set_num_threads(cfg.threads)

@@ -9,7 +9,6 @@ so recording works offline; TensorBoard gets an animated GIF in its Images tab (
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from gymnasium.error import DependencyNotInstalled
 
 from .. import tags
 from ..errors import UsageError
+from ..storage import temporary_beside
 from .envs import EnvRecipe, make_env
 from .rollouts import eval_seed
 from .students import DistilledRun, load_run, student_actor
@@ -76,7 +76,7 @@ def _write_mp4(frames: list[np.ndarray], out: Path, fps: int) -> None:
     from moviepy import ImageSequenceClip
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".mp4")
+    fd, tmp = temporary_beside(out, ".tmp.mp4")  # moviepy picks the container from the suffix
     os.close(fd)
     try:
         ImageSequenceClip(frames, fps=fps).write_videofile(tmp, codec="libx264", audio=False, logger=None)

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from .. import tags
 from ..errors import UsageError
-from ..runs import Experiment, Run
+from ..experiments import Experiment
+from ..runs import Run
+from ..storage import writable_folder
 from .plots import plot_curves, plot_improvement, plot_intervals, plot_profile, plot_samples, shown_runs
 from .summary import Study, summarize, write_tables
 
@@ -34,7 +36,7 @@ __all__ = ["Report", "compare", "load_runs"]
 # Settings that do not change what a run computes (bookkeeping, hardware, cadence) or that a study varies.
 _FREE = {"alpha", "seed", "logdir", "run_name", "progress", "device", "threads", "cache_dir", "vectorization",
          "eval_envs", "log_every", "eval_every", "checkpoint_every", "layer_grad_every", "compile", "channels_last",
-         "precision", "data_root", "download", "train_teacher"}
+         "precision", "data_root", "download", "train_teacher", "trust_teacher"}
 
 
 @dataclass
@@ -59,7 +61,7 @@ def load_runs(exp_dir: Path) -> tuple[list[Run], list[tuple[str, str]]]:
         if not run.path.is_dir():
             skipped.append((name, "missing: the sweep has not run it"))
         elif not run.config_file.is_file():
-            if any(run.path.glob("events.out.tfevents.*")) or name in expected:
+            if run.event_files() or name in expected:
                 skipped.append((name, "no config.json: not an rlgan-ls run, or it died at start-up"))
         elif not run.finished:
             skipped.append((name, "unfinished: no metrics.json (still running, or it failed)"))
@@ -71,14 +73,29 @@ def load_runs(exp_dir: Path) -> tuple[list[Run], list[tuple[str, str]]]:
 
 
 def _unusable(run: Run) -> str | None:
-    """Why the finished ``run`` cannot be compared, or None."""
+    """Why the finished ``run`` cannot be compared (naming the file and the problem), or None."""
     try:
         config, _ = run.config, run.metrics
     except UsageError as e:
         return str(e)
     if run.kind not in tags.KINDS or "alpha" not in config or "seed" not in config:
-        return "config.json names no kind (distill or gan), alpha or seed; it was not written by this version"
+        return f"{run.config_file} names no kind (distill or gan), alpha or seed; it was not written by this version"
+    alpha, seed = config["alpha"], config["seed"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha < 1:
+        return f"{run.config_file}: alpha {alpha!r} is not a number in [0, 1)"
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return f"{run.config_file}: seed {seed!r} is not an integer"
     return None
+
+
+def _check_unique(runs: list[Run]) -> None:
+    """Two folders holding the same (task, alpha, seed) would count one seed twice."""
+    seen: dict[tuple[str, float, int], Run] = {}
+    for r in runs:
+        first = seen.setdefault((r.task, r.alpha, r.seed), r)
+        if first is not r:
+            raise UsageError(f"{first.path} and {r.path} are both {r.task} at alpha {r.alpha:g}, seed {r.seed}; a "
+                             f"study counts each seed once: move one of them out of the folder")
 
 
 def _check_one_setting(runs: list[Run], exp: Path) -> None:
@@ -106,10 +123,10 @@ def compare(exp_dir: str | Path, out: str | Path | None = None, reps: int = 2000
         raise UsageError(f"{exp_dir}: no finished runs to compare ({why})")
     if len({r.kind for r in runs}) > 1:
         raise UsageError(f"{exp_dir} mixes distillation and GAN runs; compare one experiment at a time")
+    _check_unique(runs)
     _check_one_setting(runs, exp)
     study = summarize(runs, runs[0].kind, reps)  # type: ignore[arg-type]
-    out_dir = Path(out) if out is not None else exp / "report"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_folder(out if out is not None else exp / "report", "--out")
     figures = plot_intervals(study, out_dir) + plot_improvement(study, out_dir)
     figures += plot_profile(study, runs, out_dir, reps)
     tables = write_tables(out_dir, study, runs)

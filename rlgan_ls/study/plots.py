@@ -123,7 +123,8 @@ def _scalars(runs: Sequence[Run], names: Sequence[str]) -> Any:
 
     frames = []
     for r in runs:
-        df = SummaryReader(str(r.path)).scalars
+        parts = [SummaryReader(str(f)).scalars for f in r.event_files()]  # the run's own files, not nested ones
+        df = pd.concat(parts) if parts else pd.DataFrame()
         if df.empty:
             continue
         df = df[df["tag"].isin(names)].copy()

@@ -3,9 +3,10 @@
 A task is an environment (``distill``: ``--env A B ...``) or a dataset (``gan``: ``--dataset X Y ...``).
 Every (task, alpha, seed) cell is its own process running the ordinary command (``rlgan-ls distill`` or
 ``rlgan-ls gan``) with ``--logdir <experiment> --run-name <task>-a<alpha>-s<seed>``, so each cell is one
-run directory under the experiment folder and TensorBoard overlays them by itself. A cell whose run
-directory holds ``metrics.json`` has finished and is skipped when the sweep is run again; a failed
-cell is reported and the others go on. Cell output goes to ``<experiment>/logs/<run-name>.log``.
+run directory under the experiment folder and TensorBoard overlays them by itself. Running the sweep
+again skips finished cells, continues GAN cells from their checkpoints and leaves alone cells another
+process is writing (:mod:`.cells`); a failed cell is reported and the others go on. Cell output goes to
+``<experiment>/logs/<run-name>.log``.
 
 Two backends run the same cells: a local process pool (default) and Ray Tune (``--backend ray``,
 for a Ray cluster; ``pip install 'rlgan-ls[ray]'``).
@@ -16,9 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
-import sys
-import time
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from pathlib import Path
 
 from .. import tags
 from ..errors import UsageError
-from ..runs import Experiment, Run
+from ..experiments import Experiment
 from ..smoothing import check_alpha
-from ..storage import sanitize
+from ..storage import writable_folder
+from .cells import Cell, CellResult, Children, cell_command, cell_name, run_cell
 
 __all__ = ["Cell", "CellResult", "SweepPlan", "cell_name", "run_sweep"]
 
@@ -37,36 +37,6 @@ TASK_FLAG: dict[str, str] = {kind: f"--{key}" for kind, key in tags.TASK_KEY.ite
 """The flag that names a cell's task, per pipeline."""
 # Flags the sweep sets itself for every cell; passing them through would make cells collide.
 _RESERVED = ("--alpha", "--seed", "--logdir", "--run-name", "--resume", *TASK_FLAG.values())
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One (task, alpha, seed) point of the grid and the command that runs it."""
-
-    task: str
-    alpha: float
-    seed: int
-    run_name: str
-    run_dir: Path
-    log_file: Path
-    argv: tuple[str, ...]
-
-    @property
-    def finished(self) -> bool:
-        return Run(self.run_dir).finished
-
-
-@dataclass(frozen=True)
-class CellResult:
-    cell: Cell
-    status: str  # "done", "skipped" (finished earlier) or "failed"
-    returncode: int
-    seconds: float
-    message: str = ""
-
-
-def cell_name(task: str, alpha: float, seed: int) -> str:
-    return f"{sanitize(task)}-a{alpha:g}-s{seed}"
 
 
 def default_task(kind: str) -> str:
@@ -121,59 +91,38 @@ class SweepPlan:
                 or len(set(tasks)) != len(tasks):
             raise UsageError(f"sweep: --alpha, --seed and {TASK_FLAG[kind]} values must be distinct")
         exp = Experiment(Path(self.logdir).resolve())
-        return [self._cell(exp, t, float(a), int(s)) for t in tasks for a in self.alphas for s in self.seeds]
+        cells = [self._cell(exp, t, float(a), int(s)) for t in tasks for a in self.alphas for s in self.seeds]
+        taken: dict[str, float] = {}
+        for c in cells:
+            if taken.setdefault(c.run_name, c.alpha) != c.alpha:
+                raise UsageError(f"sweep: --alpha {taken[c.run_name]!r} and {c.alpha!r} would both be run "
+                                 f"{c.run_name}; use alphas that differ in their first 6 significant digits")
+        return cells
 
     def _cell(self, exp: Experiment, task: str, alpha: float, seed: int) -> Cell:
         name = cell_name(task, alpha, seed)
-        argv = (sys.executable, "-m", "rlgan_ls.cli", self.kind, TASK_FLAG[self.kind], task, *self.extra, "--alpha",
-                repr(alpha), "--seed", str(seed), "--logdir", str(exp.path), "--run-name", name, "--no-progress")
-        return Cell(task, alpha, seed, name, exp.path / name, exp.log_file(name), argv)
-
-
-def _cell_env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(threads))  # cells share the machine's cores
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_cell(cell: Cell, threads: int = 1) -> CellResult:
-    """Run one cell to completion (or skip it if it finished before). Never raises for a failure."""
-    if cell.finished:
-        return CellResult(cell, "skipped", 0, 0.0, "finished earlier")
-    if cell.run_dir.exists():
-        # An earlier attempt died before writing metrics.json; its partial event files would
-        # otherwise be merged into this attempt's curves. Its log is kept (appended to).
-        shutil.rmtree(cell.run_dir)
-    cell.log_file.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    with open(cell.log_file, "a") as log:
-        log.write(f"$ {' '.join(cell.argv)}\n")
-        log.flush()
-        rc = subprocess.call(cell.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=_cell_env(threads))
-    seconds = time.perf_counter() - t0
-    if rc == 0 and cell.finished:
-        return CellResult(cell, "done", 0, seconds)
-    last = _last_line(cell.log_file)
-    reason = last if rc != 0 else "exited 0 but wrote no metrics.json"
-    return CellResult(cell, "failed", rc or 1, seconds, reason)
-
-
-def _last_line(path: Path) -> str:
-    lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "(no output)"
+        argv = (*cell_command(), self.kind, TASK_FLAG[self.kind], task, *self.extra, "--alpha", repr(alpha), "--seed",
+                str(seed), "--logdir", str(exp.path), "--run-name", name, "--no-progress")
+        return Cell(self.kind, task, alpha, seed, name, exp.path / name, exp.log_file(name), argv)
 
 
 def run_local(cells: Sequence[Cell], workers: int, on_result=None) -> list[CellResult]:
-    """Run cells in a pool of ``workers`` processes (threads only wait on the subprocesses)."""
+    """Run cells in a pool of ``workers`` processes (threads only wait on the subprocesses). Stopping the
+    sweep (Ctrl-C, SIGTERM) stops its running cells before the interruption goes on."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     results: list[CellResult] = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for result in pool.map(lambda c: run_cell(c, threads), cells):
+    children = Children()
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
+        for result in pool.map(lambda c: run_cell(c, threads, children), cells):
             results.append(result)
             if on_result:
                 on_result(result)
+    except BaseException:
+        children.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
@@ -193,14 +142,19 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
         r = run_cell(by_name[config["cell"]], cpus)
         return {"returncode": r.returncode, "status": r.status, "seconds": r.seconds, "message": r.message}
 
-    storage = (Experiment(cells[0].run_dir.parent).logs_dir / "ray").resolve()
+    # Ray's trial folders (with their own event files) stay out of the experiment, where TensorBoard and
+    # compare would take them for runs; the run directories are the record.
+    storage = tempfile.mkdtemp(prefix="rlgan-ls-ray-")
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus}),
         param_space={"cell": tune.grid_search([c.run_name for c in cells])},
         tune_config=tune.TuneConfig(max_concurrent_trials=workers),
         run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0),
     )
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)
     results = []
     for res in grid:  # type: ignore[attr-defined]  # ResultGrid iterates via __getitem__; Ray declares no __iter__
         cell = by_name[res.config["cell"]]
@@ -222,9 +176,9 @@ def run_sweep(plan: SweepPlan, quiet: bool = False) -> list[CellResult]:
         raise UsageError(f"--workers must be >= 1, got {plan.workers}")
     if plan.backend not in ("local", "ray"):
         raise UsageError(f"--backend must be local or ray, got {plan.backend!r}")
+    writable_folder(plan.logdir, "--logdir")
     cells = plan.cells()
     exp = Experiment(cells[0].run_dir.parent)
-    exp.path.mkdir(parents=True, exist_ok=True)
     exp.write_plan({"kind": plan.kind, "tasks": sorted({c.task for c in cells}), "alphas": list(plan.alphas),
                     "seeds": list(plan.seeds), "extra_args": list(plan.extra), "cells": [c.run_name for c in cells]})
 
@@ -273,7 +227,9 @@ def _main(args: argparse.Namespace) -> int:
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
-    print(f"sweep finished: {done} ran, {skipped} skipped (finished earlier), {len(failed)} failed")
+    busy = [r for r in results if r.status == "busy"]
+    print(f"sweep finished: {done} ran, {skipped} skipped (finished earlier), {len(failed)} failed"
+          + (f", {len(busy)} being written by another process (rerun the sweep once it is done)" if busy else ""))
     for r in failed:
         print(f"  failed {r.cell.run_name} (exit {r.returncode}): {r.message}; log: {r.cell.log_file}")
     return 1 if failed else 0

@@ -24,21 +24,24 @@ import numpy as np
 from tqdm import tqdm
 
 from ...errors import UsageError
-from ...storage import cache_root, read_json, sanitize, write_json
+from ...storage import cache_root, read_json, sanitize, writable_folder, write_json
 from ..envs import EnvRecipe, make_vec
 from ..rollouts import eval_seed, evaluate
 from .sb3 import build_model, teacher_settings
 
 __all__ = ["RANDOM_EPISODES", "TeacherInfo", "TeacherRequest", "cache_dir", "cached_teacher", "get_teacher",
-           "random_return", "teacher_path", "train_teacher"]
+           "random_return", "sha256_of", "teacher_path", "train_teacher"]
 
 RANDOM_EPISODES = 100
 """Episodes behind the random policy's cached return."""
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The teacher cache: ``override`` if given, else ``<cache root>/teachers``."""
-    return Path(override) if override else cache_root() / "teachers"
+    """The teacher cache: ``override`` if given, else ``<cache root>/teachers``; a folder it can write to
+    (made when a teacher is first stored in it)."""
+    if override:
+        return writable_folder(override, "--cache-dir", create=False)
+    return writable_folder(cache_root() / "teachers", "the teacher cache ($RLGAN_LS_CACHE)", create=False)
 
 
 @dataclass(frozen=True)
@@ -124,17 +127,27 @@ def train_teacher(req: TeacherRequest, eval_episodes: int = 20, progress: bool =
               leave=False) as bar:
         model.learn(total_timesteps=params["steps"], callback=_progress_callback(bar))
     seconds = time.perf_counter() - t0
+    returns = _returns(recipe, lambda obs: model.predict(obs, deterministic=True)[0], eval_episodes, eval_seed(seed))
+    info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes, params["steps"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.zip")  # parallel sweep cells may race here
     model.save(tmp)
+    digest = sha256_of(tmp)
     os.replace(tmp, path)
-    returns = _returns(recipe, lambda obs: model.predict(obs, deterministic=True)[0], eval_episodes, eval_seed(seed))
-    info = TeacherInfo(path, algo, float(np.mean(returns)), float(np.std(returns)), eval_episodes, params["steps"])
     write_json(path.with_suffix(".json"), {"env_id": recipe.env_id, "algo": algo, "seed": seed, "params": params,
-                                           "settings": source, "train_seconds": seconds,
+                                           "settings": source, "train_seconds": seconds, "sha256": digest,
                                            "return_mean": info.return_mean, "return_std": info.return_std,
                                            "episodes": eval_episodes})
     return info
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _progress_callback(bar: tqdm) -> Any:
@@ -178,17 +191,24 @@ def random_return(recipe: EnvRecipe, root: str | os.PathLike | None = None, epis
 def cached_teacher(path: Path, algo: str, steps: int) -> TeacherInfo | None:
     """The teacher cached at ``path`` (see :func:`teacher_path`) with its sidecar, or None.
 
-    A sidecar without the expected fields counts as missing, so the teacher is trained again.
+    A sidecar without the expected fields (an older cache's: no SHA-256) counts as missing, so the teacher
+    is trained again. A zip whose SHA-256 is not the one its sidecar recorded is refused: something other
+    than ``rlgan-ls teacher`` wrote it.
     """
     meta_path = path.with_suffix(".json")
     if not (path.is_file() and meta_path.is_file()):
         return None
     meta = read_json(meta_path)
     try:
-        return TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]),
+        info = TeacherInfo(path, algo, float(meta["return_mean"]), float(meta["return_std"]), int(meta["episodes"]),
                            steps)
-    except (KeyError, TypeError, ValueError):
+        recorded = str(meta["sha256"])
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
+    if sha256_of(path) != recorded:
+        raise UsageError(f"teacher cache: {path} is not the file rlgan-ls trained (its SHA-256 differs from the one in "
+                         f"{meta_path.name}); delete both files, or retrain with 'rlgan-ls teacher ... --force'")
+    return info
 
 
 def get_teacher(req: TeacherRequest, train_if_missing: bool = True, progress: bool = True) -> TeacherInfo:

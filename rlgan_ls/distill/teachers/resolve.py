@@ -44,10 +44,11 @@ class ResolvedTeacher:
     """The cached teacher's mean return, if known (else measured after training the student)."""
 
 
-def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, action_space: gym.Space, warn: bool = True,
-                     device: str = "cpu") -> SB3Teacher:
-    """An SB3 ``.zip`` acting in ``action_space`` (the env's) as a teacher. It is a pickle: trusted files only."""
-    return SB3Teacher(load_model(path, action_space, warn, device), spec)
+def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, spaces: tuple[gym.Space, gym.Space],
+                     trust: bool = False, device: str = "cpu") -> SB3Teacher:
+    """An SB3 ``.zip`` for an env with ``spaces`` (observations, actions) as a teacher, loaded without
+    unpickling anything unless ``trust`` (see :func:`~rlgan_ls.distill.teachers.sb3.load_model`)."""
+    return SB3Teacher(load_model(path, spaces, trust, device), spec)
 
 
 def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> ResolvedTeacher:
@@ -59,13 +60,13 @@ def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> R
         t = as_teacher(teacher, env.spec, env.action_space)
         resolved = ResolvedTeacher(t, "python", t.kind if isinstance(t, SB3Teacher) else None, None, None)
     elif cfg.teacher is not None:
-        t = load_sb3_teacher(cfg.teacher, env.spec, env.action_space, device="cpu")
+        t = load_sb3_teacher(cfg.teacher, env.spec, env.spaces, trust=cfg.trust_teacher)
         resolved = ResolvedTeacher(t, str(cfg.teacher), t.kind, None, None)
     else:
         req = TeacherRequest(env.recipe, cfg.teacher_algo, cfg.teacher_seed or 0, cfg.teacher_steps,
                              cfg.teacher_hyperparams or (), cfg.cache_dir)
         info = get_teacher(req, train_if_missing=cfg.train_teacher, progress=cfg.progress)
-        t = load_sb3_teacher(info.path, env.spec, env.action_space, warn=False)
+        t = load_sb3_teacher(info.path, env.spec, env.spaces)
         resolved = ResolvedTeacher(t, str(info.path), info.algo, info.steps, info.return_mean)
     _check_teacher(resolved, cfg, env)
     return resolved

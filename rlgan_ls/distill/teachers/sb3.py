@@ -2,8 +2,9 @@
 
 Settings come from an env recipe's ``[algo]`` table (rl-baselines3-zoo's hyperparameters) or, for an
 env without one, Stable-Baselines3's own defaults; ``--hyperparams key=value`` overrides either, as in
-rl-zoo. Which algorithm a zip holds is read from its JSON member (no unpickling); loading the model
-itself unpickles, so only trusted files. This module knows SB3 and the envs, nothing of teachers.
+rl-zoo. Which algorithm a zip holds is read from its JSON member; the model is loaded without
+unpickling anything (:mod:`.zipload`) unless the user trusts the file. This module knows SB3 and the
+envs, nothing of teachers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["PICKLE_WARNING", "build_model", "detect_sb3_algo", "load_model", "parse_hyperparams", "sb3_class",
            "schedule", "teacher_settings"]
 
-PICKLE_WARNING = ("warning: SB3 .zip files contain pickled Python objects and loading one can run arbitrary "
-                  "code; load only teacher files you trust")
+PICKLE_WARNING = ("warning: --trust-teacher: unpickling the teacher's zip, which can run any code it carries; "
+                  "do this only for files you trust")
 
 
 def sb3_class(algo: str) -> type[BaseAlgorithm]:
@@ -66,23 +67,38 @@ def detect_sb3_algo(path: str | os.PathLike) -> str:
                      f"teacher")
 
 
-def load_model(path: str | os.PathLike, action_space: gym.Space, warn: bool = True, device: str = "cpu") -> Any:
-    """Load an SB3 ``.zip`` acting in ``action_space`` (the env's). It is a pickle: trusted files only
-    (a warning says so)."""
+def load_model(path: str | os.PathLike, spaces: tuple[gym.Space, gym.Space], trust: bool = False,
+               device: str = "cpu") -> Any:
+    """Load an SB3 ``.zip`` for an env with ``spaces`` (observations, actions) without unpickling anything
+    (:mod:`.zipload`); ``trust`` loads it SB3's way instead, running its pickles (a warning says so)."""
+    from .zipload import CannotRebuild, SpaceMismatch, custom_objects
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'")
     algo = detect_sb3_algo(path)
-    if warn:
-        print(PICKLE_WARNING, file=sys.stderr)
     cls = sb3_class(algo)
+    custom = None
+    if trust:
+        print(PICKLE_WARNING, file=sys.stderr)
+    else:
+        try:
+            custom = custom_objects(path, cls, *spaces)
+        except SpaceMismatch as e:
+            raise UsageError(f"--teacher {path}: {e}; it was trained for another env") from None
+        except CannotRebuild as e:
+            raise UsageError(f"--teacher {path}: {e}; pass --trust-teacher to unpickle it (only for a file you "
+                             f"trust: a pickle can run any code)") from None
+        except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as e:
+            raise UsageError(f"--teacher {path}: not a Stable-Baselines3 .zip or corrupt ({type(e).__name__})") \
+                from None
     try:
-        model = cls.load(path, device=device)
-    except Exception as e:  # a corrupt pickle can raise anything; report it as bad input
+        model = cls.load(path, device=device, custom_objects=custom)
+    except Exception as e:  # a corrupt file can raise anything; report it as bad input
         raise UsageError(f"--teacher {path}: cannot load the {algo.upper()} model ({type(e).__name__}: {e})") from None
-    if model.action_space != action_space:
+    if model.action_space != spaces[1]:
         raise UsageError(f"--teacher {path}: its action space {model.action_space} does not match the env's "
-                         f"{action_space}")
+                         f"{spaces[1]}")
     return model
 
 
