@@ -14,6 +14,8 @@ ratios. Both see the same batches; data loading is excluded on both sides (the b
     python bench/bench_dcgan.py [--device cpu|cuda] [--image-size 64] [--batch-size 64] [--rounds 8]
     python bench/bench_dcgan.py --no-channels-last   # ours in the NCHW layout
     python bench/bench_dcgan.py --profile 10   # then where each side's time goes: torch.profiler's top ops
+    python bench/bench_dcgan.py --sizes 32 64 128 256 --steps-per-round 1   # ours, a row per image size
+    python bench/bench_dcgan.py --rounds 0 --sample 10000   # the time to sample 10,000 images at 64x64
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def _profile(step: Callable[[int], None], start: int, n: int, device: str) -> st
     return prof.key_averages().table(sort_by=key, row_limit=15)
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--image-size", type=int, default=64)
@@ -158,48 +160,114 @@ def main() -> None:
     parser.add_argument("--steps-per-round", type=int, default=5)
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="after timing, profile N steps of each side and print the top ops")
-    args = parser.parse_args()
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, metavar="S",
+                        help="instead of ours vs the reference: ours at each image size, a row per size, side by side")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="then time `rlgan-ls sample` of N images at --image-size (a run trained 1 step)")
+    return parser
+
+
+def _start(specs: dict[str, argparse.Namespace]) -> tuple[dict[str, tuple[mp.process.BaseProcess, Connection]],
+                                                           dict[str, str]]:
+    """One spawned worker per spec (fresh interpreters: none inherits another's memory state); their settings."""
+    ctx = mp.get_context("spawn")
+    workers: dict[str, tuple[mp.process.BaseProcess, Connection]] = {}
+    for name, spec in specs.items():
+        here, there = ctx.Pipe()
+        proc = ctx.Process(target=_worker, args=(spec.side, spec, there), daemon=True)
+        proc.start()
+        workers[name] = (proc, here)
+    return workers, {name: conn.recv() for name, (_, conn) in workers.items()}  # built and warmed up in parallel
+
+
+def _time_rounds(workers: dict[str, tuple[mp.process.BaseProcess, Connection]],
+                 args: argparse.Namespace) -> dict[str, list[float]]:
+    """Seconds per step of every worker in every round; each round runs them one at a time, in a rotated order."""
+    names = list(workers)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(args.rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            conn = workers[name][1]
+            conn.send((3 + r * args.steps_per_round, args.steps_per_round))
+            times[name].append(conn.recv() / args.steps_per_round)
+    return times
+
+
+def _sample_time(args: argparse.Namespace) -> None:
+    """Seconds to draw ``args.sample`` images from a (1-step) run at ``--image-size``, and to write them."""
+    import tempfile
+    from pathlib import Path
+
+    from rlgan_ls.dcgan import sample, train_gan
+    from rlgan_ls.dcgan.sample_commands import write_images
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = GANConfig(dataset="digits", image_size=args.image_size, channels=3, g_width=args.width,
+                        d_width=args.width, batch_size=args.batch_size, steps=1, eval_samples=64,
+                        classifier_steps=5, device=args.device, progress=False, logdir=tmp, run_name="run")
+        run_dir = train_gan(cfg).run_dir
+        t0 = time.perf_counter()
+        images = sample(run_dir, args.sample, device=args.device)
+        t1 = time.perf_counter()
+        write_images(images, Path(tmp) / "images.npz", "npz")
+        t2 = time.perf_counter()
+        write_images(images, Path(tmp) / "pngs", "folder")
+        t3 = time.perf_counter()
+    print(f"sample {args.sample} images at {args.image_size}x{args.image_size}x3 (width {args.width}, "
+          f"{torch.get_num_threads()} threads): generate {t1 - t0:.1f} s ({args.sample / (t1 - t0):.0f} images/s), "
+          f"write .npz {t2 - t1:.1f} s, write PNGs {t3 - t2:.1f} s")
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.threads:
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the spawned workers
+        torch.set_num_threads(args.threads)
+    if args.sizes:
+        specs = {f"{s}x{s}": argparse.Namespace(**{**vars(args), "image_size": s, "side": "ours"}) for s in args.sizes}
+    else:
+        specs = {side: argparse.Namespace(**{**vars(args), "side": side}) for side in ("ours", "reference")}
+    if args.rounds:
+        workers, settings = _start(specs)
+        times = _time_rounds(workers, args)
+        tables = {}
+        for name, (proc, conn) in workers.items():
+            if args.profile:
+                conn.send(("profile", 3 + args.rounds * args.steps_per_round, args.profile))
+                tables[name] = conn.recv()
+            conn.send(None)
+            proc.join()
+        _report(args, settings, times, tables)
+    if args.sample:
+        _sample_time(args)
 
-    ctx = mp.get_context("spawn")  # fresh interpreters: neither side inherits the other's memory state
-    workers: dict[str, tuple[mp.process.BaseProcess, Connection]] = {}
-    settings: dict[str, str] = {}
-    for side in ("ours", "reference"):
-        here, there = ctx.Pipe()
-        proc = ctx.Process(target=_worker, args=(side, args, there), daemon=True)
-        proc.start()
-        workers[side] = (proc, here)
-    for side, (_, conn) in workers.items():  # workers build and warm up in parallel, then wait
-        settings[side] = conn.recv()
 
-    times: dict[str, list[float]] = {"ours": [], "reference": []}
-    for r in range(args.rounds):  # alternate which side goes first, one side at a time
-        sides = ["ours", "reference"] if r % 2 == 0 else ["reference", "ours"]
-        for side in sides:
-            conn = workers[side][1]
-            conn.send((3 + r * args.steps_per_round, args.steps_per_round))
-            times[side].append(conn.recv() / args.steps_per_round)
-    tables = {}
-    for side, (proc, conn) in workers.items():
-        if args.profile:
-            conn.send(("profile", 3 + args.rounds * args.steps_per_round, args.profile))
-            tables[side] = conn.recv()
-        conn.send(None)
-        proc.join()
-
+def _report(args: argparse.Namespace, settings: dict[str, str], times: dict[str, list[float]],
+            tables: dict[str, str]) -> None:
     ips = {k: args.batch_size / statistics.median(v) for k, v in times.items()}
+    size = "sizes " + ", ".join(map(str, args.sizes)) if args.sizes else f"{args.image_size}x{args.image_size}"
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, device {args.device}, "
-          f"{args.image_size}x{args.image_size}x3, batch {args.batch_size}, width {args.width}, "
+          f"{size}, 3 channels, batch {args.batch_size}, width {args.width}, "
           f"{args.rounds} rounds x {args.steps_per_round} steps")
-    print(f"reference (Sigmoid+BCELoss, .item() per step; {settings['reference']}): {ips['reference']:8.1f} images/s")
-    print(f"ours (GANStep; {settings['ours']}): {ips['ours']:8.1f} images/s")
-    # Each round times both sides back to back, so its ratio is paired against the machine's drift.
-    ratios = sorted(b / a for a, b in zip(times["ours"], times["reference"]))
-    print(f"speed-up: {ips['ours'] / ips['reference']:.2f}x (per-round ratios {ratios[0]:.2f}-{ratios[-1]:.2f}, "
-          f"median {statistics.median(ratios):.2f})")
-    for side, table in tables.items():
-        print(f"\n{side}, {args.profile} steps under torch.profiler:\n{table}")
+    if args.sizes:
+        first = next(iter(times))
+        print(f"ours (GANStep; {settings[first]}), one training step (D and G update):")
+        print("| size | images/s | s/step | time per image vs the first size (per-round ratios) |")
+        print("|---|---:|---:|---:|")
+        for name, ts in times.items():
+            ratios = sorted(b / a for a, b in zip(times[first], ts))
+            print(f"| {name} | {ips[name]:.1f} | {statistics.median(ts):.2f} | {statistics.median(ratios):.2f}x "
+                  f"({ratios[0]:.2f}-{ratios[-1]:.2f}) |")
+    else:
+        print(f"reference (Sigmoid+BCELoss, .item() per step; {settings['reference']}): "
+              f"{ips['reference']:8.1f} images/s")
+        print(f"ours (GANStep; {settings['ours']}): {ips['ours']:8.1f} images/s")
+        # Each round times both sides back to back, so its ratio is paired against the machine's drift.
+        ratios = sorted(b / a for a, b in zip(times["ours"], times["reference"]))
+        print(f"speed-up: {ips['ours'] / ips['reference']:.2f}x (per-round ratios {ratios[0]:.2f}-{ratios[-1]:.2f}, "
+              f"median {statistics.median(ratios):.2f})")
+    for name, table in tables.items():
+        print(f"\n{name}, {args.profile} steps under torch.profiler:\n{table}")
 
 
 if __name__ == "__main__":

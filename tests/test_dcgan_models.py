@@ -10,7 +10,7 @@ from rlgan_ls.dcgan.models import Discriminator, Generator, layer_grad_norms
 from rlgan_ls.metrics import grad_norm
 
 
-@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(size: int, channels: int) -> None:
     g = Generator(z_dim=8, channels=channels, image_size=size, width=4)
@@ -22,16 +22,18 @@ def test_shapes(size: int, channels: int) -> None:
     assert d(x).shape == (5,)
 
 
-@pytest.mark.parametrize("size, stages", [(32, 3), (64, 4)])
+@pytest.mark.parametrize("size, stages", [(32, 3), (64, 4), (128, 5), (256, 6)])
 def test_layer_layout(size: int, stages: int) -> None:
     g = Generator(z_dim=8, channels=3, image_size=size, width=4)
     d = Discriminator(channels=3, image_size=size, width=4)
     g_convs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
     d_convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
     assert len(g_convs) == len(d_convs) == stages + 1
-    # Widths double per stage: G goes 4 * 2^(stages-1) -> 4, D goes 4 -> 4 * 2^(stages-1).
-    assert [c.out_channels for c in g_convs] == [4 * 2 ** i for i in reversed(range(stages))] + [3]
-    assert [c.out_channels for c in d_convs] == [4 * 2 ** i for i in range(stages)] + [1]
+    # Widths double per stage up to 8x: G goes 4 * min(2^(stages-1), 8) -> 4, D the other way.
+    assert [c.out_channels for c in g_convs] == [4 * min(2 ** i, 8) for i in reversed(range(stages))] + [3]
+    assert [c.out_channels for c in d_convs] == [4 * min(2 ** i, 8) for i in range(stages)] + [1]
+    assert [c.in_channels for c in g_convs[1:]] == [c.out_channels for c in g_convs[:-1]]
+    assert [c.in_channels for c in d_convs[1:]] == [c.out_channels for c in d_convs[:-1]]
     # BatchNorm after every G conv but the last; on every D conv but the first and the last.
     assert sum(isinstance(m, nn.BatchNorm2d) for m in g.modules()) == stages
     assert sum(isinstance(m, nn.BatchNorm2d) for m in d.modules()) == stages - 1
@@ -58,3 +60,13 @@ def test_layer_grad_norms_compose_to_global_norm() -> None:
     assert set(per_layer) == {"net.0", "net.1", "net.3", "net.4", "net.6", "net.7", "net.9"}
     combined = torch.stack(list(per_layer.values())).square().sum().sqrt()
     torch.testing.assert_close(combined, grad_norm(g))
+
+
+def test_32_and_64_keep_the_papers_layers() -> None:
+    """The sizes that existed before 128 and 256 keep their layers (so their runs train as before)."""
+    for size, widths in ((32, [256, 128, 64]), (64, [512, 256, 128, 64])):
+        g = Generator(z_dim=100, channels=3, image_size=size, width=64)
+        shapes = [tuple(m.weight.shape) for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+        assert shapes == [(c_in, c_out, 4, 4) for c_in, c_out in zip([100, *widths], [*widths, 3])]
+        d = Discriminator(channels=3, image_size=size, width=64)
+        assert [m.out_channels for m in d.modules() if isinstance(m, nn.Conv2d)] == [*widths[::-1], 1]

@@ -3,7 +3,8 @@
 Every rank reads its own step metrics back (the NaN/inf check is collective under DDP, so all ranks
 stop together) and joins the checkpoint's gather of random states; rank 0 alone writes TensorBoard,
 ``samples.png`` (the latest grid from fixed noise), ``samples/step_*.png`` and their animation
-``samples.gif``, the checkpoint and ``metrics.json``.
+``samples.gif``, the checkpoint with the generator it holds (:mod:`~rlgan_ls.dcgan.sampling`) and
+``metrics.json``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..seeding import Seeds
 from .config import GANConfig
 from .distributed import DistInfo
 from .evaluation import Evaluator
+from .sampling import generate, noise, save_generator
 from .state import GANState
 
 __all__ = ["Recorder"]
@@ -49,8 +51,7 @@ class Recorder:
         self.logger = (run.open_logger(() if state.step else tags.LAYOUT["gan"], state.step + 1 if state.step else None)
                        if info.is_main else None)
         self._layer_norms: tuple[int, dict[str, Tensor]] | None = None
-        noise_gen = Seeds(cfg.seed).torch("eval_noise")
-        self.eval_noise = torch.randn(cfg.eval_samples, cfg.z_dim, generator=noise_gen)  # (N, z), fixed
+        self.eval_noise = noise(cfg.eval_samples, cfg.z_dim, Seeds(cfg.seed).of("eval_noise"))  # (N, z), fixed
         self.start_clock()
 
     def start_clock(self) -> None:
@@ -113,13 +114,7 @@ class Recorder:
     @torch.no_grad()
     def sample(self, n: int | None = None) -> Tensor:
         """Images from the fixed evaluation noise, ``(n, C, S, S)`` in [-1, 1] on the CPU (G in eval mode)."""
-        g = self.state.G
-        z = self.eval_noise[: n or len(self.eval_noise)]
-        was_training = g.training
-        g.eval()
-        out = torch.cat([g(c.to(self.info.device)[:, :, None, None]).float().cpu() for c in z.split(500)])
-        g.train(was_training)
-        return out
+        return generate(self.state.G, self.eval_noise[: n or len(self.eval_noise)], self.info.device)
 
     def evaluate(self) -> None:
         """eval/* metrics and the sample grid at the current step (rank 0; other ranks go on)."""
@@ -138,12 +133,15 @@ class Recorder:
         self.state.last.update(out)
 
     def checkpoint(self) -> None:
-        """Count the training time since the last checkpoint, then save the state (every rank joins)."""
+        """Count the training time since the last checkpoint, then save the state (every rank joins) and keep
+        the generator of this step (what ``rlgan-ls sample --step`` reads)."""
         now = time.perf_counter()
         self.state.totals.wall_s += now - self._lap
         self._lap = now
         checkpoint = {"config": self.cfg.record(), **self.state.state_dict(self.info)}
         if self.info.is_main:
+            save_generator(self.run.generator_file(self.state.step), checkpoint["G"], checkpoint["config"],
+                           self.state.step)
             self.run.save_checkpoint(checkpoint)
 
     # ------------------------------------------------------------------------ the end
