@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from .storage import read_json, write_json
 
 __all__ = ["Experiment"]
@@ -35,7 +36,24 @@ class Experiment:
         return read_json(self.plan_file) if self.plan_file.is_file() else None
 
     def write_plan(self, plan: Mapping[str, Any]) -> None:
-        write_json(self.plan_file, plan)
+        """Record a sweep's plan. A folder that holds an earlier sweep's plan keeps it: ``sweeps`` lists every
+        plan, and the top-level fields are their union (cells, tasks, alphas, seeds, grid values)."""
+        old = self.plan() if self.plan_file.is_file() else None
+        if not isinstance(old, dict):
+            write_json(self.plan_file, {**plan, "sweeps": [dict(plan)]})
+            return
+        if old.get("kind") != plan.get("kind"):
+            raise UsageError(f"--logdir {self.path} holds a {old.get('kind')} sweep; give the {plan.get('kind')} "
+                             f"sweep a folder of its own")
+        sweeps = list(old.get("sweeps", [old]))
+        merged = {**plan, "sweeps": sweeps if dict(plan) in sweeps else [*sweeps, dict(plan)]}
+        for key in ("cells", "tasks", "alphas", "seeds"):
+            merged[key] = list(dict.fromkeys([*old.get(key, []), *plan.get(key, [])]))
+        grid = dict(old.get("grid") or {})
+        for key, values in (plan.get("grid") or {}).items():
+            grid[key] = list(dict.fromkeys([*grid.get(key, []), *values]))
+        merged["grid"] = grid
+        write_json(self.plan_file, merged)
 
     @property
     def logs_dir(self) -> Path:

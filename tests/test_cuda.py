@@ -159,3 +159,26 @@ def test_torchrun_one_process_matches_a_plain_run(tmp_path: Path) -> None:
     for part in ("G", "D"):
         for k in plain[part]:
             torch.testing.assert_close(launched[part][k], plain[part][k], rtol=1e-4, atol=1e-6, msg=f"{part}/{k}")
+
+
+def test_ensemble_on_the_device_starts_as_its_solo_runs(tmp_path: Path) -> None:
+    """Members stacked on the GPU (vmap over their parameters): each member's first round equals its solo run."""
+    import dataclasses
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rlgan_ls.distill.ensemble import distill_ensemble
+
+    def first(run_dir: Path) -> float:
+        acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+        acc.Reload()
+        return acc.Scalars("loss/total")[0].value
+
+    cfgs = [tiny_distill(tmp_path, alpha=a, seed=s, device=DEVICE, run_name=f"a{a}") for a, s in ((0.0, 0), (0.3, 1))]
+    solos = [distill(c, teacher=lean_teacher) for c in cfgs]
+    members = distill_ensemble([dataclasses.replace(c, logdir=str(tmp_path / "ens")) for c in cfgs],
+                               teacher=lean_teacher)
+    for solo, member in zip(solos, members):
+        assert not isinstance(member, Exception)
+        assert first(member.run_dir) == pytest.approx(first(solo.run_dir), rel=1e-4)
+        assert member.metrics["eval/return_mean"] >= 400

@@ -58,6 +58,24 @@ def test_open_names_the_folder_and_what_is_wrong(tmp_path, make, needle):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_second_sweep_into_a_folder_keeps_the_first_ones_plan(tmp_path):
+    exp = Experiment(tmp_path)
+    first = {"kind": "distill", "tasks": ["CartPole-v1"], "alphas": [0, 0.1], "seeds": [0], "grid": {},
+             "cells": ["c-a0-s0", "c-a0.1-s0"]}
+    second = {"kind": "distill", "tasks": ["Pendulum-v1"], "alphas": [0.1], "seeds": [0, 1],
+              "grid": {"label_noise": [0.2]}, "cells": ["p-a0.1-s0", "p-a0.1-s1"]}
+    exp.write_plan(first)
+    exp.write_plan(second)
+    exp.write_plan(second)  # a rerun (resume) adds nothing
+    plan = exp.plan()
+    assert plan["cells"] == first["cells"] + second["cells"] and plan["tasks"] == ["CartPole-v1", "Pendulum-v1"]
+    assert plan["alphas"] == [0, 0.1] and plan["seeds"] == [0, 1] and plan["grid"] == {"label_noise": [0.2]}
+    assert plan["sweeps"] == [first, second]
+    with pytest.raises(UsageError, match="holds a distill sweep"):
+        exp.write_plan({"kind": "gan", "cells": ["d-a0-s0"]})
+    assert exp.plan() == plan
+
+
 def test_experiment_lists_its_runs_and_its_plan(tmp_path):
     exp = Experiment(tmp_path)
     assert exp.plan() is None

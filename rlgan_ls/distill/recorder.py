@@ -11,6 +11,7 @@ final evaluation (including labelling its states for the ``distill/*`` metrics).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -19,13 +20,15 @@ import torch
 from torch import Tensor, nn
 
 from .. import tags
+from ..metrics import reliability
 from ..runs import Run
+from ..storage import write_json
 from .config import DistillConfig
 from .envs import EnvProbe
 from .objective import agreement_metrics
-from .rollouts import eval_seed, evaluate
+from .rollouts import EvalResult
 from .rounds import Round
-from .students import StudentSpec, save_student, student_actor
+from .students import StudentSpec, save_student
 from .teachers import Labels, ResolvedTeacher, random_return
 
 __all__ = ["DistillRecorder", "measure"]
@@ -34,14 +37,32 @@ LOSS_TAGS = (tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.L
 
 
 @torch.no_grad()
-def measure(student: nn.Module, obs: np.ndarray, labels: Labels, env: EnvProbe, device: str) -> dict[str, Tensor]:
-    """The student against the teacher's ``labels`` on ``obs``: agreement, KL, ECE, entropy (device tensors)."""
+def measure(student: Callable[[Tensor], Tensor], obs: np.ndarray, labels: Labels, env: EnvProbe,
+            device: str) -> dict[str, Tensor]:
+    """The student (states -> logits) against the teacher's ``labels`` on ``obs``: agreement, KL, ECE,
+    entropy (device tensors)."""
     logits = student(torch.as_tensor(obs, device=device))  # (M, sum K)
     probs = labels.probs.to(device) if labels.probs is not None else None
     box, taught = env.spec.box, labels.env_actions
     centres = torch.as_tensor(box.centres(), dtype=torch.float32, device=device) if box is not None else None
     return agreement_metrics(logits, labels.actions.to(device), probs, env.spec.nvec, centres,
                              taught.to(device) if taught is not None else None)
+
+
+@torch.no_grad()
+def _calibration(student: Callable[[Tensor], Tensor], obs: np.ndarray, labels: Labels, env: EnvProbe,
+                 device: str) -> dict[str, Any]:
+    """The greedy student's reliability diagram on the states it visited, every action dimension pooled: its
+    confidence against the teacher's probability of the same action (a soft teacher) or against agreeing
+    with the teacher's action."""
+    logits = student(torch.as_tensor(obs, device=device)).cpu()  # (M, sum K)
+    blocks = torch.split(logits, list(env.spec.nvec), dim=-1)
+    probs = torch.split(labels.probs, list(env.spec.nvec), dim=-1) if labels.probs is not None else None
+    bins = torch.stack([reliability(b, probs[d] if probs is not None else labels.actions[:, d])
+                        for d, b in enumerate(blocks)]).sum(0)  # (3, bins): count, confidence, target
+    count = bins[0].clamp_min(1)
+    return {"against": "teacher probability" if probs is not None else "teacher action",
+            "count": bins[0].tolist(), "confidence": (bins[1] / count).tolist(), "target": (bins[2] / count).tolist()}
 
 
 class DistillRecorder:
@@ -67,12 +88,14 @@ class DistillRecorder:
         """The scalars logged last (the final loss terms come from here)."""
 
     @classmethod
-    def create(cls, cfg: DistillConfig, env: EnvProbe, teacher: ResolvedTeacher, spec: StudentSpec) -> DistillRecorder:
-        """A new run directory for ``cfg`` with its ``config.json``: the resolved config and what the run found."""
+    def create(cls, cfg: DistillConfig, env: EnvProbe, teacher: ResolvedTeacher, spec: StudentSpec,
+               ensemble: int = 1) -> DistillRecorder:
+        """A new run directory for ``cfg`` with its ``config.json``: the resolved config and what the run found
+        (and, for a member of an ensemble, how many runs were trained together)."""
         run = Run.create(cfg.logdir, cfg.run_name or cfg.default_run_name)
-        run.write_config("distill", {**cfg.record(), "env_id": env.recipe.env_id, "teacher_source": teacher.source,
-                                     "teacher_kind": teacher.teacher.kind, "nvec": list(env.spec.nvec),
-                                     "student": asdict(spec)})
+        facts = {"env_id": env.recipe.env_id, "teacher_source": teacher.source, "teacher_kind": teacher.teacher.kind,
+                 "nvec": list(env.spec.nvec), "student": asdict(spec)}
+        run.write_config("distill", {**cfg.record(), **facts, **({"ensemble": ensemble} if ensemble > 1 else {})})
         return cls(cfg, env, teacher, run)
 
     def start_clock(self) -> None:
@@ -102,32 +125,32 @@ class DistillRecorder:
         if self.cfg.method == "dagger":
             self.bar.set_postfix(beta=f"{self.betas[-1]:.2f}", loss=f"{self.last.get(tags.LOSS_TOTAL, math.nan):.3f}")
 
-    def finish(self, student: nn.Module, spec: StudentSpec, eval_envs: Any, dataset_size: int) -> dict[str, float]:
-        """Evaluate the greedy student, save it, and write the final metrics (``metrics.json``, HParams)."""
+    def finish(self, student: nn.Module, spec: StudentSpec, ev: EvalResult, dataset_size: int,
+               teacher_return: Callable[[], float]) -> dict[str, float]:
+        """From the greedy student's evaluation ``ev``: its agreement with the teacher on the states it visited,
+        its returns beside the teacher's (``teacher_return``, called after the clock stops when the return
+        is not cached) and a random policy's; save the student; write ``metrics.json`` and the HParams row."""
         cfg, env, teacher = self.cfg, self.env, self.teacher
-        student.eval()
-        ev = evaluate(eval_envs, student_actor(student, env.spec.nvec, env.spec.to_env, cfg.device),
-                      cfg.eval_episodes, eval_seed(cfg.seed))
-        final_tensors = measure(student, ev.obs, teacher.teacher.label(ev.obs, cfg.tau), env, cfg.device)
+        labels = teacher.teacher.label(ev.obs, cfg.tau)
+        final_tensors = measure(student, ev.obs, labels, env, cfg.device)
         env_steps = self.env_steps + int(ev.lengths.sum())
         wall = self.run.seconds
-        final: dict[str, float | Tensor] = {**self._returns(ev.returns, eval_envs), tags.SPS: env_steps / wall,
-                                            **final_tensors}
+        returns = self._returns(ev.returns, teacher_return)
+        final: dict[str, float | Tensor] = {**returns, tags.SPS: env_steps / wall, **final_tensors}
         metrics = {tag: self.last.get(tag, math.nan) for tag in LOSS_TAGS}
         metrics.update(self.logger.scalars(final, env_steps))
         metrics.update({tags.WALL_S: wall, tags.ENV_STEPS: env_steps, tags.DATASET_SIZE: dataset_size})
         save_student(self.run, student, spec, self.run.config)
+        write_json(self.run.calibration_file, _calibration(student, ev.obs, labels, env, cfg.device))
         self.run.finish(metrics, cfg.hparams(), tags.HPARAM_METRICS["distill"])
         return metrics
 
-    def _returns(self, returns: np.ndarray, eval_envs: Any) -> dict[str, float]:
-        """The student's returns beside the teacher's and a random policy's (measured after the clock stopped
-        when not cached)."""
+    def _returns(self, returns: np.ndarray, measured: Callable[[], float]) -> dict[str, float]:
+        """The student's returns beside the teacher's (cached, or ``measured``) and a random policy's."""
         cfg, resolved = self.cfg, self.teacher
         teacher_return = resolved.return_mean
         if teacher_return is None:
-            teacher_return = float(np.mean(evaluate(eval_envs, resolved.teacher.act, cfg.eval_episodes,
-                                                    eval_seed(cfg.seed)).returns))
+            teacher_return = measured()
         ret_mean, ret_std = float(np.mean(returns)), float(np.std(returns))
         random = random_return(self.env.recipe, cfg.cache_dir)
         span = teacher_return - random

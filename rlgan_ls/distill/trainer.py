@@ -10,10 +10,12 @@ far. BC collects the same number of teacher-driven states first and trains after
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,16 +25,16 @@ from ..runs import Run
 from ..seeding import Seeds
 from .actions import DEFAULT_BINS
 from .config import DistillConfig
-from .dataset import LabelledStates
+from .dataset import LabelledStates, corrupt
 from .envs import EnvProbe, make_vec, probe_env, resolve_env
 from .objective import DistillLoss
 from .recorder import DistillRecorder, measure
-from .rollouts import Collector
-from .rounds import RoundCollector
-from .students import StudentSpec, make_student
+from .rollouts import Collector, eval_seed, evaluate
+from .rounds import Round, RoundCollector, student_chooser
+from .students import StudentSpec, make_student, student_actor
 from .teachers import ResolvedTeacher, resolve_teacher
 
-__all__ = ["DistillResult", "Learner", "distill"]
+__all__ = ["DistillResult", "Learner", "Member", "distill", "train_members"]
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Learner:
     data: LabelledStates
     gen: torch.Generator
     """Draws minibatches and the student's sampled actions."""
+    noise: tuple[float, torch.Generator]
+    """The label-noise rate and the generator of its flips."""
 
     @classmethod
     def create(cls, cfg: DistillConfig, env: EnvProbe, teacher: ResolvedTeacher, seeds: Seeds) -> Learner:
@@ -71,10 +75,17 @@ class Learner:
         student, spec = make_student(cfg.arch, env, cfg.width, cfg.depth, cfg.channels)
         student = student.to(cfg.device)
         keeps_probs = teacher.teacher.soft or cfg.target == "soft"
-        data = LabelledStates(cfg.rounds * cfg.steps_per_round * cfg.n_envs, env.obs_shape, env.obs_dtype,
-                              len(env.spec.nvec), env.spec.total if keeps_probs else None, cfg.device)
+        data = LabelledStates(cfg.demos or cfg.rounds * cfg.steps_per_round * cfg.n_envs, env.obs_shape,
+                              env.obs_dtype, len(env.spec.nvec), env.spec.total if keeps_probs else None, cfg.device)
         return cls(student, spec, torch.optim.Adam(student.parameters(), lr=cfg.lr),
-                   DistillLoss.from_config(cfg, env.spec.nvec), data, seeds.torch("minibatches"))
+                   DistillLoss.from_config(cfg, env.spec.nvec), data, seeds.torch("minibatches"),
+                   (cfg.label_noise, seeds.torch("label_noise")))
+
+    def add(self, batch: Round, round_idx: int) -> None:
+        """A round's states and the teacher's labels, flipped at the label-noise rate, into the dataset."""
+        eps, gen = self.noise
+        labels = corrupt(batch.labels, eps, self.spec.nvec, gen) if eps > 0 else batch.labels
+        self.data.add(batch.obs, labels, round_idx)
 
     def fit(self, updates: int, batch_size: int) -> dict[str, Tensor]:
         """``updates`` Adam steps on minibatches of everything aggregated; mean of the logged loss terms.
@@ -116,10 +127,20 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
     eval_envs = make_vec(env.recipe, min(cfg.eval_envs, cfg.eval_episodes), cfg.vectorization)
     try:
         rec.start_clock()  # the first env step: the reset below
-        rounds = RoundCollector(env, resolved.teacher, Collector(envs, seeds.of("envs")), learner.student,
-                                learner.gen, seeds.numpy("dagger"), cfg.tau, cfg.act, cfg.device)
-        (_dagger if cfg.method == "dagger" else _bc)(cfg, rounds, learner, rec)
-        metrics = rec.finish(learner.student, learner.spec, eval_envs, learner.data.size)
+        choose = student_chooser(learner.student, env.spec.nvec, learner.gen, cfg.act, cfg.device)
+        rounds = RoundCollector(env, resolved.teacher, Collector(envs, seeds.of("envs")), choose,
+                                [seeds.numpy("dagger")], cfg.tau)
+        train_members(cfg, rounds, [Member(learner, rec, learner.student)],
+                      lambda: [learner.fit(cfg.updates_per_round, cfg.batch_size)])
+        learner.student.eval()
+        ev = evaluate(eval_envs, student_actor(learner.student, env.spec.nvec, env.spec.to_env, cfg.device),
+                      cfg.eval_episodes, eval_seed(cfg.seed))
+
+        def teacher_return() -> float:
+            return float(np.mean(evaluate(eval_envs, resolved.teacher.act, cfg.eval_episodes, eval_seed(cfg.seed))
+                                 .returns))
+
+        metrics = rec.finish(learner.student, learner.spec, ev, learner.data.size, teacher_return)
     finally:
         rec.close()
         envs.close()
@@ -127,27 +148,55 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
     return DistillResult(rec.run.path, learner.student, metrics, learner.data, rec.betas, rec.shares)
 
 
-def _dagger(cfg: DistillConfig, rounds: RoundCollector, learner: Learner, rec: DistillRecorder) -> None:
-    """Each round: roll out the beta-mixed policy, label, aggregate, measure the acting student, fit."""
+@dataclass
+class Member:
+    """One run being trained: its learner, its recorder, and its student as a function of states (an
+    ensemble trains several members at once; a solo run is one)."""
+
+    learner: Learner
+    rec: DistillRecorder
+    forward: Callable[[Tensor], Tensor]
+    """The member's current student: states ``(N, *obs_shape)`` -> logits ``(N, sum K)``."""
+    failed: TrainingDiverged | None = None
+    """Why the member stopped early, if it did (its run stays unfinished)."""
+
+
+Fit = Callable[[], list[dict[str, Tensor]]]
+"""One round of updates for every member; each member's mean loss terms (empty for a failed member)."""
+
+
+def train_members(cfg: DistillConfig, rounds: RoundCollector, members: list[Member], fit: Fit) -> None:
+    """The rounds of BC or DAgger (``cfg.method``) for ``members``, collected together by ``rounds``."""
+    (_dagger if cfg.method == "dagger" else _bc)(cfg, rounds, members, fit)
+
+
+def _dagger(cfg: DistillConfig, rounds: RoundCollector, members: list[Member], fit: Fit) -> None:
+    """Each round: roll out the beta-mixed policies, label, aggregate, measure the acting students, fit."""
     for r in range(cfg.rounds):
-        batch = rounds.collect(cfg.beta(r), cfg.steps_per_round)
-        learner.data.add(batch.obs, batch.labels, r)
-        scalars = rec.collected(batch, learner.data.size)
-        # held-out: the student that acted, on the states it has not trained on yet
-        scalars.update(measure(learner.student, batch.obs, batch.labels, rounds.env, cfg.device))
-        scalars.update(learner.fit(cfg.updates_per_round, cfg.batch_size))
-        rec.log(scalars)
-        rec.tick()
+        scalars = []
+        for m, batch in zip(members, rounds.collect(cfg.beta(r), cfg.steps_per_round)):
+            m.learner.add(batch, r)
+            s = m.rec.collected(batch, m.learner.data.size)
+            if m.failed is None:  # held-out: the student that acted, on the states it has not trained on yet
+                s.update(measure(m.forward, batch.obs, batch.labels, rounds.env, cfg.device))
+            scalars.append(s)
+        for m, s, losses in zip(members, scalars, fit()):
+            if m.failed is None:
+                m.rec.log(s | losses)
+                m.rec.tick()
 
 
-def _bc(cfg: DistillConfig, rounds: RoundCollector, learner: Learner, rec: DistillRecorder) -> None:
+def _bc(cfg: DistillConfig, rounds: RoundCollector, members: list[Member], fit: Fit) -> None:
     """Collect every round with the teacher acting, then fit for as many rounds of updates."""
     for r in range(cfg.rounds):
-        batch = rounds.collect(1.0, cfg.steps_per_round)
-        learner.data.add(batch.obs, batch.labels, r)
-        rec.log(rec.collected(batch, learner.data.size))
-        rec.tick()
+        for m, batch in zip(members, rounds.collect(1.0, cfg.steps_per_round)):
+            m.learner.add(batch, r)
+            m.rec.log(m.rec.collected(batch, m.learner.data.size))
+            m.rec.tick()
     for _ in range(cfg.rounds):
-        losses = learner.fit(cfg.updates_per_round, cfg.batch_size)
-        rec.tick()
-    rec.log(losses, throughput=False)
+        losses = fit()
+        for m in members:
+            m.rec.tick()
+    for m, loss in zip(members, losses):
+        if m.failed is None:
+            m.rec.log(loss, throughput=False)

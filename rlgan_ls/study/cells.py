@@ -17,6 +17,8 @@ watched by :func:`rlgan_ls.cli.main`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -26,19 +28,22 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from ..errors import UsageError
 from ..runs import Run
 from ..storage import sanitize
 
-__all__ = ["PARENT_ENV", "Cell", "CellResult", "Children", "cell_command", "cell_name", "run_cell"]
+__all__ = ["PARENT_ENV", "Cell", "CellResult", "Children", "Launcher", "cell_command", "cell_config", "cell_name",
+           "run_cell", "stop_all"]
 
 PARENT_ENV = "RLGAN_LS_PARENT_PID"
 """Set in a cell's environment to the pid of the process that started it; the cell stops when it dies."""
 
 
-def cell_name(task: str, alpha: float, seed: int) -> str:
-    return f"{sanitize(task)}-a{alpha:g}-s{seed}"
+def cell_name(task: str, alpha: float, seed: int, level: str = "") -> str:
+    """``<task>[-<grid point>]-a<alpha>-s<seed>``."""
+    return f"{sanitize(task)}{'-' + level if level else ''}-a{alpha:g}-s{seed}"
 
 
 def cell_command() -> tuple[str, ...]:
@@ -60,7 +65,13 @@ class Cell:
     run_name: str
     run_dir: Path
     log_file: Path
-    argv: tuple[str, ...]
+    args: tuple[str, ...]
+    """The ``rlgan-ls`` arguments that run the cell."""
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The cell as a command line of its own."""
+        return (*cell_command(), *self.args)
 
     @property
     def finished(self) -> bool:
@@ -78,6 +89,17 @@ class CellResult:
     message: str = ""
 
 
+class Launcher(Protocol):
+    """How a sweep starts its cells: :class:`Children` (a process per cell) or persistent workers
+    (:class:`rlgan_ls.study.workers.Workers`)."""
+
+    def run(self, args: tuple[str, ...], log_file: Path, threads: int) -> int | None: ...
+
+    def stop(self, grace: float = 10.0) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Children:
     """The cell processes a sweep has running, so that stopping the sweep stops them."""
 
@@ -86,8 +108,10 @@ class Children:
         self._lock = threading.Lock()
         self.stopping = False
 
-    def run(self, argv: tuple[str, ...], log_file: Path, threads: int) -> int | None:
-        """Run ``argv`` with output to ``log_file``; its exit code, or None if the sweep is stopping."""
+    def run(self, args: tuple[str, ...], log_file: Path, threads: int) -> int | None:
+        """Run ``rlgan-ls ARGS`` as a process of its own with output to ``log_file``; its exit code, or None if
+        the sweep is stopping."""
+        argv = (*cell_command(), *args)
         env = dict(os.environ, PYTHONUNBUFFERED="1", **{PARENT_ENV: str(os.getpid())})
         env.setdefault("OMP_NUM_THREADS", str(threads))  # cells share the machine's cores
         with open(log_file, "a") as log:
@@ -109,14 +133,22 @@ class Children:
         with self._lock:
             self.stopping = True
             procs = list(self._procs)
-        for p in procs:
-            _signal(p, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for p in procs:
-            try:
-                p.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal(p, signal.SIGKILL)
+        stop_all(procs, grace)
+
+    def close(self) -> None:
+        """Nothing stays running between cells."""
+
+
+def stop_all(procs: list[subprocess.Popen], grace: float) -> None:
+    """SIGTERM to ``procs``, SIGKILL to any still alive after ``grace`` seconds."""
+    for p in procs:
+        _signal(p, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal(p, signal.SIGKILL)
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:
@@ -139,23 +171,23 @@ def _resumable(cell: Cell) -> bool:
     return True
 
 
-def run_cell(cell: Cell, threads: int = 1, children: Children | None = None) -> CellResult:
-    """Run one cell to completion (see the module docstring for what it starts from). Never raises for a
-    failure of the cell."""
+def run_cell(cell: Cell, threads: int = 1, launcher: Launcher | None = None) -> CellResult:
+    """Run one cell to completion with ``launcher`` (default: a process of its own; see the module docstring
+    for what it starts from). Never raises for a failure of the cell."""
     if cell.finished:
         return CellResult(cell, "skipped", 0, 0.0, "finished earlier")
-    run, argv, note = Run(cell.run_dir), cell.argv, ""
+    run, args, note = Run(cell.run_dir), cell.args, ""
     if run.busy:
         return CellResult(cell, "busy", 0, 0.0, f"another process (pid {run.lock.holder()}) is writing it")
     if _resumable(cell):
-        argv, note = (*cell.argv, "--resume", str(cell.run_dir)), " (continued from its checkpoint)"
+        args, note = (*cell.args, "--resume", str(cell.run_dir)), " (continued from its checkpoint)"
     elif cell.run_dir.exists():
         # An earlier attempt died with nothing to continue from; its partial event files would otherwise
         # be merged into this attempt's curves. Its log is kept (appended to).
         shutil.rmtree(cell.run_dir)
     cell.log_file.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rc = (children or Children()).run(argv, cell.log_file, threads)
+    rc = (launcher or Children()).run(args, cell.log_file, threads)
     seconds = time.perf_counter() - t0
     if rc is None:
         return CellResult(cell, "stopped", 0, 0.0, "the sweep was stopped before it started")
@@ -163,6 +195,28 @@ def run_cell(cell: Cell, threads: int = 1, children: Children | None = None) -> 
         return CellResult(cell, "done", 0, seconds, note.strip(" ()"))
     reason = _last_line(cell.log_file) if rc != 0 else "exited 0 but wrote no metrics.json"
     return CellResult(cell, "failed", rc or 1, seconds, reason)
+
+
+def cell_config(cell: Cell) -> Any:
+    """The config the cell's command builds (parsed and validated as the cell will): a typo in a flag passed
+    on to the cells fails here, in one line, instead of in every cell."""
+    from ..cli import build_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            args = build_parser().parse_args(list(cell.args))
+    except SystemExit:
+        said = (err.getvalue().strip().splitlines() or ["?"])[-1].split("error: ", 1)[-1]
+        raise UsageError(f"a flag passed on to the cells is wrong: {said.split(' (see ')[0]}") from None
+    if cell.kind == "gan":
+        from ..dcgan.commands import config_from_args
+
+        return config_from_args(args)
+    from ..distill.config import DistillConfig
+    from ..flags import flags_layer
+
+    return DistillConfig.from_recipe(args.env, args.recipe, **flags_layer(args, DistillConfig))
 
 
 def _last_line(path: Path) -> str:

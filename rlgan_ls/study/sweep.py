@@ -28,7 +28,10 @@ from ..errors import UsageError
 from ..experiments import Experiment
 from ..smoothing import check_alpha
 from ..storage import writable_folder
-from .cells import Cell, CellResult, Children, cell_command, cell_name, run_cell
+from .cells import Cell, CellResult, Children, Launcher, cell_config, cell_name, run_cell
+from .ensembles import group_cells, run_group
+from .grid import Grid
+from .workers import InProcess, Workers
 
 __all__ = ["Cell", "CellResult", "SweepPlan", "cell_name", "run_sweep"]
 
@@ -70,6 +73,12 @@ class SweepPlan:
     """Cells run at once."""
     backend: str = "local"
     """``local`` (a process pool) or ``ray`` (Ray Tune)."""
+    isolate: bool = False
+    """One process per cell (the slower, older way) instead of persistent workers."""
+    ensemble: bool = False
+    """Distillation: train the cells of a task that share every shape together, as one stacked student."""
+    grid: Grid = Grid()
+    """Factors beside alpha and seed (``--grid KEY=V1,V2``)."""
     ray_address: str | None = None
     """A Ray cluster's address (default: start a local Ray)."""
 
@@ -91,7 +100,8 @@ class SweepPlan:
                 or len(set(tasks)) != len(tasks):
             raise UsageError(f"sweep: --alpha, --seed and {TASK_FLAG[kind]} values must be distinct")
         exp = Experiment(Path(self.logdir).resolve())
-        cells = [self._cell(exp, t, float(a), int(s)) for t in tasks for a in self.alphas for s in self.seeds]
+        cells = [self._cell(exp, t, point, float(a), int(s)) for t in tasks for point in self.grid.points()
+                 for a in self.alphas for s in self.seeds]
         taken: dict[str, float] = {}
         for c in cells:
             if taken.setdefault(c.run_name, c.alpha) != c.alpha:
@@ -99,35 +109,57 @@ class SweepPlan:
                                  f"{c.run_name}; use alphas that differ in their first 6 significant digits")
         return cells
 
-    def _cell(self, exp: Experiment, task: str, alpha: float, seed: int) -> Cell:
-        name = cell_name(task, alpha, seed)
-        argv = (*cell_command(), self.kind, TASK_FLAG[self.kind], task, *self.extra, "--alpha", repr(alpha), "--seed",
-                str(seed), "--logdir", str(exp.path), "--run-name", name, "--no-progress")
-        return Cell(self.kind, task, alpha, seed, name, exp.path / name, exp.log_file(name), argv)
+    def _cell(self, exp: Experiment, task: str, point: tuple[str, ...], alpha: float, seed: int) -> Cell:
+        name = cell_name(task, alpha, seed, self.grid.label(point))
+        args = (self.kind, TASK_FLAG[self.kind], task, *self.extra, *self.grid.args(point), "--alpha", repr(alpha),
+                "--seed", str(seed), "--logdir", str(exp.path), "--run-name", name, "--no-progress")
+        return Cell(self.kind, task, alpha, seed, name, exp.path / name, exp.log_file(name), args)
 
 
-def run_local(cells: Sequence[Cell], workers: int, on_result=None) -> list[CellResult]:
-    """Run cells in a pool of ``workers`` processes (threads only wait on the subprocesses). Stopping the
-    sweep (Ctrl-C, SIGTERM) stops its running cells before the interruption goes on."""
-    threads = max(1, (os.cpu_count() or 1) // workers)
+def run_local(cells: Sequence[Cell], plan: SweepPlan, on_result=None) -> list[CellResult]:
+    """Run cells ``plan.workers`` at a time: in persistent workers, or (``plan.isolate``) a process each, one
+    cell or (``plan.ensemble``) one ensemble at a time; threads here only wait. Stopping the sweep (Ctrl-C,
+    SIGTERM) stops its running cells before the interruption goes on."""
+    threads = max(1, (os.cpu_count() or 1) // plan.workers)
     results: list[CellResult] = []
-    children = Children()
-    pool = ThreadPoolExecutor(max_workers=workers)
+    launcher: Launcher = Children() if plan.isolate else Workers(plan.workers)
+    pool = ThreadPoolExecutor(max_workers=plan.workers)
+    units = _units(cells, plan)
     try:
-        for result in pool.map(lambda c: run_cell(c, threads, children), cells):
-            results.append(result)
-            if on_result:
-                on_result(result)
+        for unit in pool.map(lambda u: _run_unit(u, threads, launcher, plan.ensemble), units):
+            for result in unit:
+                results.append(result)
+                if on_result:
+                    on_result(result)
     except BaseException:
-        children.stop()
+        launcher.stop()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        launcher.close()
     return results
 
 
-def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=None) -> list[CellResult]:
-    """Run the same cells as Ray Tune trials, at most ``workers`` at a time."""
+def _units(cells: Sequence[Cell], plan: SweepPlan) -> list[list[Cell]]:
+    """What runs as one job: a cell, or an ensemble of cells."""
+    if not plan.ensemble:
+        return [[c] for c in cells]
+    groups = group_cells(cells)
+    per_task = {c.task for c in cells}
+    if len(groups) > len(per_task):
+        print(f"--ensemble: the cells differ in their shape (network, bins, budget ...), so they train as "
+              f"{len(groups)} ensembles instead of {len(per_task)}", flush=True)
+    return groups
+
+
+def _run_unit(unit: list[Cell], threads: int, launcher: Launcher, ensemble: bool) -> list[CellResult]:
+    return run_group(unit, threads, launcher) if ensemble else [run_cell(unit[0], threads, launcher)]
+
+
+def run_ray(cells: Sequence[Cell], plan: SweepPlan, on_result=None) -> list[CellResult]:
+    """Run the same cells as Ray Tune trials, at most ``plan.workers`` at a time: in Ray's own long-lived
+    worker processes (actors reused between trials), or a process each with ``plan.isolate``."""
+    workers, address = plan.workers, plan.ray_address
     try:
         import ray
         from ray import tune
@@ -136,19 +168,19 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
     if not ray.is_initialized():
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)) // workers)
-    by_name = {c.run_name: c for c in cells}
+    units = _units(cells, plan)
 
     def trainable(config: dict) -> dict:
-        r = run_cell(by_name[config["cell"]], cpus)
-        return {"returncode": r.returncode, "status": r.status, "seconds": r.seconds, "message": r.message}
+        done = _run_unit(units[config["unit"]], cpus, Children() if plan.isolate else InProcess(), plan.ensemble)
+        return {"results": [[r.status, r.returncode, r.seconds, r.message] for r in done]}
 
     # Ray's trial folders (with their own event files) stay out of the experiment, where TensorBoard and
     # compare would take them for runs; the run directories are the record.
     storage = tempfile.mkdtemp(prefix="rlgan-ls-ray-")
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": cpus}),
-        param_space={"cell": tune.grid_search([c.run_name for c in cells])},
-        tune_config=tune.TuneConfig(max_concurrent_trials=workers),
+        param_space={"unit": tune.grid_search(list(range(len(units))))},
+        tune_config=tune.TuneConfig(max_concurrent_trials=workers, reuse_actors=True),
         run_config=tune.RunConfig(storage_path=str(storage), name="sweep", verbose=0),
     )
     try:
@@ -157,15 +189,16 @@ def run_ray(cells: Sequence[Cell], workers: int, address: str | None, on_result=
         shutil.rmtree(storage, ignore_errors=True)
     results = []
     for res in grid:  # type: ignore[attr-defined]  # ResultGrid iterates via __getitem__; Ray declares no __iter__
-        cell = by_name[res.config["cell"]]
-        m = res.metrics or {}
-        if res.error is not None or "status" not in m:
-            r = CellResult(cell, "failed", 1, 0.0, f"Ray trial error: {res.error}")
-        else:
-            r = CellResult(cell, m["status"], int(m["returncode"]), float(m["seconds"]), m["message"])
-        results.append(r)
-        if on_result:
-            on_result(r)
+        unit, m = units[res.config["unit"]], res.metrics or {}
+        for i, cell in enumerate(unit):
+            if res.error is not None or "results" not in m:
+                r = CellResult(cell, "failed", 1, 0.0, f"Ray trial error: {res.error}")
+            else:
+                status, rc, seconds, message = m["results"][i]
+                r = CellResult(cell, status, int(rc), float(seconds), message)
+            results.append(r)
+            if on_result:
+                on_result(r)
     order = {c.run_name: i for i, c in enumerate(cells)}
     return sorted(results, key=lambda r: order[r.cell.run_name])
 
@@ -176,24 +209,30 @@ def run_sweep(plan: SweepPlan, quiet: bool = False) -> list[CellResult]:
         raise UsageError(f"--workers must be >= 1, got {plan.workers}")
     if plan.backend not in ("local", "ray"):
         raise UsageError(f"--backend must be local or ray, got {plan.backend!r}")
-    writable_folder(plan.logdir, "--logdir")
+    if plan.ensemble and plan.kind != "distill":
+        raise UsageError("--ensemble trains distillation students together; GAN cells run one at a time (drop it)")
+    writable_folder(plan.logdir, "--logdir", create=False)  # made once the plan is known to be good
     cells = plan.cells()
+    for c in cells[::len(plan.alphas) * len(plan.seeds)]:  # one cell per (task, grid point): its config builds
+        cell_config(c)
     exp = Experiment(cells[0].run_dir.parent)
     exp.write_plan({"kind": plan.kind, "tasks": sorted({c.task for c in cells}), "alphas": list(plan.alphas),
-                    "seeds": list(plan.seeds), "extra_args": list(plan.extra), "cells": [c.run_name for c in cells]})
+                    "seeds": list(plan.seeds), "grid": {k: list(v) for k, v in plan.grid.axes},
+                    "extra_args": list(plan.extra), "cells": [c.run_name for c in cells]})
 
     def report(r: CellResult) -> None:
         if not quiet:
-            extra_msg = f": {r.message}" if r.status == "failed" else ""
+            extra_msg = f": {r.message}" if r.message and r.status in ("failed", "busy", "done") else ""
             print(f"[{r.status:>7}] {r.cell.run_name} ({r.seconds:.1f}s){extra_msg}", flush=True)
 
     if not quiet:
         todo = sum(not c.finished for c in cells)
-        print(f"sweep {plan.kind}: {len(cells)} cells ({todo} to run) with {plan.workers} worker(s), backend "
+        how = "a process per cell" if plan.isolate else "persistent workers"
+        print(f"sweep {plan.kind}: {len(cells)} cells ({todo} to run), {plan.workers} at a time in {how}, backend "
               f"{plan.backend}, logdir {exp.path}", flush=True)
     if plan.backend == "ray":
-        return run_ray(cells, plan.workers, plan.ray_address, report)
-    return run_local(cells, plan.workers, report)
+        return run_ray(cells, plan, report)
+    return run_local(cells, plan, report)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -210,6 +249,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds (default: 0)")
     p.add_argument("--workers", type=int, default=1, help="cells run at once (default: 1)")
     p.add_argument("--logdir", required=True, help="experiment folder; one run directory per cell inside")
+    p.add_argument("--grid", action="append", metavar="KEY=V1,V2,...",
+                   help="a factor beside alpha and seed: any setting of the pipeline (repeatable), e.g. "
+                        "--grid label-noise=0,0.2,0.4; each grid point is part of the cell's name")
+    p.add_argument("--isolate", action="store_true",
+                   help="run every cell as a process of its own (slower: each pays the imports and set-up) instead "
+                        "of in persistent workers that import once")
+    p.add_argument("--ensemble", action="store_true",
+                   help="distill: train the cells of a task that share every shape together, as one stacked student "
+                        "(each still its own run directory)")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray Tune")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")
@@ -222,8 +270,9 @@ def _main(args: argparse.Namespace) -> int:
         raise UsageError(f"sweep {args.kind} names its tasks with {TASK_FLAG[args.kind]}, not "
                          f"{'--dataset' if args.kind == 'distill' else '--env'}")
     tasks = (args.env if args.kind == "distill" else args.dataset) or ()
+    grid = Grid.parse(args.kind, args.grid or [], args.extra)
     results = run_sweep(SweepPlan(args.kind, args.alpha, args.seed, args.logdir, tasks, args.extra, args.workers,
-                                  args.backend, args.ray_address))
+                                  args.backend, args.isolate, args.ensemble, grid, args.ray_address))
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)

@@ -1,0 +1,155 @@
+"""Studies at the speed of the hardware (issue 22): one study run three ways, side by side in one run.
+
+    python bench/bench_sweep.py [--envs CartPole-v1 Pendulum-v1 InvertedPendulum-v5 ...]
+                                [--alphas 0 0.1 0.3] [--seeds 0 1 2 3 4] [--workers 2] [--logdir DIR]
+    python bench/bench_sweep.py profile [--env CartPole-v1] [--cells 10]
+    python bench/bench_sweep.py memory [--env CartPole-v1] [--members 60]
+
+The default: the issue-13 study (DAgger, agent defaults, cached teachers, trained first if missing and
+not timed) with ``--isolate`` (a process per cell), with persistent workers (the default) and with
+``--ensemble``, in that order, each into its own experiment folder, timed from the sweep's start to its
+end. Prints the wall times and their ratios; whether every metrics.json of the workers' runs equals the
+isolated run's (wall-clock fields aside); and, per task, the IQM of the normalized return and of the
+entropy of the ensemble's runs and of the isolated runs with their 95 % stratified bootstrap intervals,
+and whether each lies inside the other's interval.
+
+``profile`` runs ``--cells`` distillation cells one after another in this process, as a worker does,
+under cProfile (after one warm-up cell), and prints where the time goes. ``memory`` trains one ensemble of
+``--members`` members (alphas x seeds on one env) in a child process and prints its peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rlgan_ls import tags
+from rlgan_ls.cli import main as cli
+from rlgan_ls.runs import Run
+from rlgan_ls.study.compare import load_runs
+from rlgan_ls.study.summary import summarize
+from rlgan_ls.study.sweep import SweepPlan, run_sweep
+
+ENVS = ["CartPole-v1", "Pendulum-v1", "InvertedPendulum-v5", "MountainCarContinuous-v0"]
+CLOCK = {tags.WALL_S, tags.SPS}
+
+
+def _teachers(envs: list[str]) -> None:
+    for env in envs:
+        assert cli(["teacher", "--env", env, "--no-progress"]) == 0, env
+
+
+def _sweep(root: Path, mode: str, args: argparse.Namespace) -> float:
+    plan = SweepPlan("distill", args.alphas, args.seeds, root / mode, args.envs, ["--method", "dagger"], args.workers,
+                     isolate=mode == "isolate", ensemble=mode == "ensemble")
+    t0 = time.perf_counter()
+    results = run_sweep(plan, quiet=True)
+    seconds = time.perf_counter() - t0
+    bad = [r for r in results if r.status != "done"]
+    assert not bad, [(r.cell.run_name, r.status, r.message) for r in bad]
+    return seconds
+
+
+def _identical(a: Path, b: Path) -> tuple[int, int]:
+    """(runs compared, runs whose metrics.json differs outside the wall-clock fields)."""
+    runs = sorted(p.name for p in a.iterdir() if (p / "metrics.json").is_file())
+    differ = 0
+    for name in runs:
+        x, y = (json.loads((d / name / "metrics.json").read_text()) for d in (a, b))
+        differ += {k: v for k, v in x.items() if k not in CLOCK} != {k: v for k, v in y.items() if k not in CLOCK}
+    return len(runs), differ
+
+
+def _iqm(folder: Path) -> dict[tuple[str, str], tuple[float, float, float]]:
+    runs, _ = load_runs(folder)
+    study = summarize(runs, "distill", 2000)
+    out = {}
+    for (task, alpha, metric), cell in study.cells.items():
+        if metric in (tags.NORMALIZED_RETURN, tags.ENTROPY) and task != "all":
+            out[(f"{task} α={alpha:g}", metric)] = (cell.iqm.point, cell.iqm.low, cell.iqm.high)
+    return out
+
+
+def study(args: argparse.Namespace) -> None:
+    _teachers(args.envs)
+    root = Path(args.logdir or tempfile.mkdtemp(prefix="bench-sweep-"))
+    times = {mode: _sweep(root, mode, args) for mode in ("isolate", "workers", "ensemble")}
+    cells = len(args.envs) * len(args.alphas) * len(args.seeds)
+    print(f"{cells} cells ({', '.join(args.envs)} x alpha {args.alphas} x seeds {args.seeds}), "
+          f"{args.workers} at a time, folder {root}")
+    for mode, s in times.items():
+        print(f"  {mode:>8}: {s:7.1f} s   {times['isolate'] / s:5.2f}x the isolated sweep")
+    n, differ = _identical(root / "isolate", root / "workers")
+    print(f"persistent workers vs isolate: {n - differ} of {n} metrics.json identical (wall-clock fields aside)")
+    iso, ens = _iqm(root / "isolate"), _iqm(root / "ensemble")
+    print("IQM [95 % CI], isolate | ensemble; each inside the other's interval?")
+    for key in sorted(iso):
+        (p, lo, hi), (q, lo2, hi2) = iso[key], ens[key]
+        inside = lo <= q <= hi and lo2 <= p <= hi2
+        print(f"  {key[0]:<32} {key[1]:<24} {p:.3f} [{lo:.3f}, {hi:.3f}] | {q:.3f} [{lo2:.3f}, {hi2:.3f}]  "
+              f"{'yes' if inside else 'NO'}")
+
+
+def profile(args: argparse.Namespace) -> None:
+    _teachers([args.env])
+    root = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+
+    def cell(seed: int) -> None:
+        assert cli(["distill", "--env", args.env, "--seed", str(seed), "--logdir", str(root), "--no-progress"]) == 0
+
+    cell(0)  # warm-up: imports, teacher, random return, as a worker's first cell
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    for s in range(1, args.cells + 1):
+        cell(s)
+    prof.disable()
+    wall = time.perf_counter() - t0
+    walls = [Run(p).metrics[tags.WALL_S] for p in sorted(root.iterdir()) if Run(p).finished][1:]
+    print(f"{args.cells} {args.env} cells in one process: {wall:.2f} s, {wall / args.cells:.3f} s a cell, of "
+          f"which the runs themselves (first env step to final evaluation) {sum(walls) / len(walls):.3f} s")
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+
+
+def memory(args: argparse.Namespace) -> None:
+    _teachers([args.env])
+    root = Path(tempfile.mkdtemp(prefix="bench-memory-"))
+    alphas = [0.0, 0.1, 0.2, 0.3]
+    seeds = range(max(1, args.members // len(alphas)))
+    members = [["distill", "--env", args.env, "--alpha", str(a), "--seed", str(s), "--logdir", str(root),
+                "--run-name", f"a{a}-s{s}", "--no-progress"] for a in alphas for s in seeds]
+    spec = root / "spec.json"
+    spec.write_text(json.dumps({"members": members}))
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "rlgan_ls.cli", "ensemble", str(spec)], check=True,
+                   stdout=subprocess.DEVNULL)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"an ensemble of {len(members)} {args.env} members: {time.perf_counter() - t0:.1f} s, peak resident "
+          f"memory {peak_mb:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", nargs="?", choices=("study", "profile", "memory"), default="study")
+    ap.add_argument("--envs", nargs="+", default=ENVS)
+    ap.add_argument("--env", default="CartPole-v1")
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.3])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--cells", type=int, default=10)
+    ap.add_argument("--members", type=int, default=60)
+    ap.add_argument("--logdir", default=None)
+    args = ap.parse_args()
+    {"study": study, "profile": profile, "memory": memory}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()
