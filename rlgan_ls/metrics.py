@@ -20,6 +20,7 @@ __all__ = [
     "grad_norm",
     "kl_divergence",
     "kl_uniform",
+    "reliability",
 ]
 
 
@@ -64,20 +65,32 @@ def expected_calibration_error(logits: Tensor, labels: Tensor, n_bins: int = 15)
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    probs = _log_probs(logits).exp().reshape(-1, logits.shape[-1])  # (N, K)
     if torch.is_floating_point(labels):
         labels = labels.reshape(-1, logits.shape[-1]).argmax(-1)
-    labels = labels.reshape(-1)
-    if labels.shape[0] != probs.shape[0]:
-        raise ValueError(f"labels hold {labels.shape[0]} rows but logits hold {probs.shape[0]}")
+    count, conf_sum, acc_sum = reliability(logits, labels, n_bins)
+    return (conf_sum - acc_sum).abs().sum() / count.sum().clamp(min=1)
+
+
+def reliability(logits: Tensor, target: Tensor, n_bins: int = 10) -> Tensor:
+    """A reliability diagram's data: ``(3, n_bins)`` rows count, summed confidence and summed target, with the
+    top-class probability binned as in :func:`expected_calibration_error`. The target of a sample is 1 when
+    its top class is the label (``target`` integer classes ``(N,)``) or that class's probability under a
+    reference distribution (``target`` ``(N, K)``, e.g. a teacher's policy): a calibrated student's mean
+    confidence equals the mean target in every bin."""
+    probs = _log_probs(logits).exp().reshape(-1, logits.shape[-1])  # (N, K)
+    soft = torch.is_floating_point(target)
+    if target.numel() != probs.numel() if soft else target.numel() != probs.shape[0]:
+        raise ValueError(f"the target holds {target.numel()} entries for {probs.shape[0]} rows of logits")
     conf, pred = probs.max(-1)  # (N,)
-    correct = (pred == labels).to(probs.dtype)
-    # Bin b holds confidences in (b/n, (b+1)/n]; the top class always has conf >= 1/K > 0.
+    if soft:
+        hit = target.reshape(probs.shape).to(probs.dtype).gather(-1, pred[:, None])[:, 0]
+    else:
+        hit = (pred == target.reshape(-1)).to(probs.dtype)
     bins = (conf * n_bins).ceil().long().clamp_(1, n_bins) - 1  # (N,)
-    count = torch.zeros(n_bins, dtype=probs.dtype, device=probs.device).index_add_(0, bins, torch.ones_like(conf))
-    conf_sum = torch.zeros_like(count).index_add_(0, bins, conf)
-    acc_sum = torch.zeros_like(count).index_add_(0, bins, correct)
-    return (conf_sum - acc_sum).abs().sum() / max(probs.shape[0], 1)
+    out = torch.zeros(3, n_bins, dtype=probs.dtype, device=probs.device)
+    for row, values in enumerate((torch.ones_like(conf), conf, hit)):
+        out[row].index_add_(0, bins, values)
+    return out
 
 
 def grad_norm(params: nn.Module | Iterable[Tensor]) -> Tensor:

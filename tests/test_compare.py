@@ -1,6 +1,7 @@
 """The comparison report, on synthetic runs whose values are known in advance."""
 
 import csv
+import json
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from rlgan_ls.experiments import Experiment
 from rlgan_ls.runs import Run
 from rlgan_ls.storage import write_json
 from rlgan_ls.study.compare import compare
+from rlgan_ls.study.plots import pooled_reliability
 
 
 def _fake_run(root, alpha, seed, kind="distill", steps=(0, 10, 20), finished=True, image=None, task=None,
@@ -107,6 +109,27 @@ def test_tasks_are_pooled_only_where_the_scale_is_shared(tmp_path):
     assert pooled["eval/return_mean_n"] == "0"  # raw returns are not pooled over tasks
     assert float(pooled["eval/normalized_return_poi"]) == 1.0  # 0.3 beats 0 on both tasks
     assert "× 2 task(s)" in (report.out / "report.md").read_text() and (report.out / "profile.png").is_file()
+
+
+def test_calibration_is_pooled_per_alpha_weighted_by_bin_counts(tmp_path):
+    exp = tmp_path / "cal"
+    files = {(0.0, 0): ([2, 0, 1], [0.5, 0.0, 0.9], [0.5, 0.0, 0.6]),
+             (0.0, 1): ([2, 1, 0], [0.4, 0.7, 0.0], [0.2, 0.7, 0]),
+             (0.3, 0): ([1, 1, 1], [0.5, 0.6, 0.8], [0.5, 0.6, 0.8])}
+    runs = []
+    for (alpha, seed), (count, conf, target) in files.items():
+        runs.append(Run(_fake_run(exp, alpha, seed)))
+        write_json(runs[-1].calibration_file, {"against": "teacher probability", "count": count,
+                                               "confidence": conf, "target": target})
+    _fake_run(exp, 0.3, 1)  # an older run without calibration.json is left out
+    pooled, against = pooled_reliability(runs)
+    # By hand: bin 0 of alpha 0 holds 2 + 2 samples with mean confidence (2*0.5 + 2*0.4) / 4.
+    assert pooled[0.0][0].tolist() == [4, 1, 1]
+    assert pooled[0.0][1] / np.maximum(pooled[0.0][0], 1) == pytest.approx([0.45, 0.7, 0.9])
+    assert pooled[0.0][2] / np.maximum(pooled[0.0][0], 1) == pytest.approx([0.35, 0.7, 0.6])
+    assert pooled[0.3][0].tolist() == [1, 1, 1] and against == {"teacher probability"}
+    report = compare(exp, reps=50)
+    assert (report.out / "calibration.png").is_file() and "calibration.png" in (report.out / "report.md").read_text()
 
 
 def test_one_seed_missing_metrics_and_mixed_settings(tmp_path, capsys):
@@ -228,3 +251,43 @@ def test_no_run_goes_inside_another(tmp_path, capsys):
     run = _fake_run(tmp_path / "exp", 0.1, 0)
     assert main(["gan", "--logdir", str(run / "inner")]) == 2
     assert "inside the run directory" in capsys.readouterr().err and not (run / "inner").exists()
+
+
+def test_without_bootstrap_the_report_says_there_are_no_intervals(tmp_path):
+    exp = tmp_path / "exp"
+    for seed in (0, 1):
+        _fake_run(exp, 0.0, seed)
+        _fake_run(exp, 0.1, seed)
+    text = (compare(exp, reps=0).out / "report.md").read_text()
+    assert "95 %" not in text and "intervals are wide" not in text
+    assert "IQM [no intervals: --bootstrap 0]" in text and "No intervals were computed (--bootstrap 0)" in text
+
+
+def test_factors_are_reported_per_level_with_their_own_iqm(tmp_path):
+    from scipy import stats
+
+    exp = tmp_path / "exp"
+    values = {}
+    for noise in (0.0, 0.2):
+        for alpha in (0.0, 0.3):
+            for seed in range(5):
+                ent = seed + (5 if alpha else 0) + 20 * noise + (10 if seed == 4 else 0)  # an outlier the IQM trims
+                run = Run(_fake_run(exp / f"n{noise}", alpha, seed, label_noise=noise))
+                run.metrics_file.write_text(json.dumps({"explore/entropy": ent, "eval/normalized_return": 1 - noise}))
+                values.setdefault((noise, alpha), []).append(ent)
+    for d in (exp / "n0.0").iterdir():
+        d.rename(exp / f"{d.name}-n0")
+    for d in (exp / "n0.2").iterdir():
+        d.rename(exp / f"{d.name}-n0.2")
+    (exp / "n0.0").rmdir()
+    (exp / "n0.2").rmdir()
+    with pytest.raises(UsageError, match="differ in label_noise.*compare --factor label_noise"):
+        compare(exp, reps=0)  # an undeclared difference is refused
+    report = compare(exp, reps=200, factors=["label-noise"])
+    assert set(report.levels) == {"label_noise=0.0", "label_noise=0.2"}
+    rows = {(float(r["label_noise"]), float(r["alpha"])): r for r in _rows(report.out / "summary.csv")}
+    for key, xs in values.items():
+        assert float(rows[key]["explore/entropy_iqm"]) == pytest.approx(stats.trim_mean(xs, 0.25))
+    # P(alpha beats 0) within each level, counted by hand: 5, 6, 7, 8 beat 0-3 (4 pairs each), 19 beats all 5
+    assert float(rows[(0.2, 0.3)]["explore/entropy_poi"]) == pytest.approx(21 / 25)
+    assert (report.out / "levels.png").is_file() and "label_noise=0.2" in (report.out / "report.md").read_text()

@@ -45,6 +45,15 @@ def test_multidiscrete_sb3_teacher_soft_targets(tmp_path, bucket_env_id):
     assert config["nvec"] == [3, 3] and config["teacher_kind"] == "ppo" and config["target"] == "soft"
     # The student fitted the teacher's distribution, per dimension (KL summed over the two).
     assert result.metrics["distill/kl_teacher_student"] < 0.05
+    # Its reliability diagram against the teacher's probabilities: each bin's mean confidence lies in its bin,
+    # and a student this close to its teacher sits on the diagonal.
+    cal = json.loads((result.run_dir / "calibration.json").read_text())
+    count, conf, target = (np.asarray(cal[k]) for k in ("count", "confidence", "target"))
+    full = count > 0
+    bins = np.arange(len(count))[full]
+    assert cal["against"] == "teacher probability" and count.sum() > 0
+    assert ((conf[full] > bins / len(count)) & (conf[full] <= (bins + 1) / len(count) + 1e-9)).all()
+    assert np.average(np.abs(conf - target)[full], weights=count[full]) < 0.1
 
 
 def test_entropy_bonus_baseline_raises_entropy(tmp_path):

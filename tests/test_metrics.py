@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from rlgan_ls import entropy, expected_calibration_error, frechet_distance, grad_norm, kl_divergence, kl_uniform
+from rlgan_ls.metrics import reliability
 
 D = torch.float64
 
@@ -64,6 +65,39 @@ def test_ece_of_a_calibrated_model_is_small_and_of_an_overconfident_one_large():
     soft_labels = F.one_hot(labels, 3).to(D)
     ece_soft = expected_calibration_error(probs.log(), soft_labels)
     assert torch.allclose(ece_soft, expected_calibration_error(probs.log(), labels))
+
+
+def test_ece_matches_torchmetrics():
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    gen = torch.Generator().manual_seed(4)
+    for k, n_bins in ((2, 10), (5, 15), (9, 7)):
+        logits = 3 * torch.randn(4000, k, generator=gen)
+        labels = torch.randint(0, k, (4000,), generator=gen)
+        ref = multiclass_calibration_error(torch.softmax(logits, -1), labels, k, n_bins=n_bins, norm="l1")
+        assert float(expected_calibration_error(logits, labels, n_bins)) == pytest.approx(float(ref), abs=1e-5)
+
+
+def test_reliability_against_a_teacher():
+    gen = torch.Generator().manual_seed(5)
+    teacher = torch.softmax(2 * torch.randn(3000, 4, generator=gen, dtype=D), -1)
+    count, conf, target = reliability(teacher.log(), teacher, n_bins=10)
+    # A student equal to its teacher is calibrated bin by bin: mean confidence = mean teacher probability.
+    assert torch.allclose(conf, target) and count.sum() == 3000
+    # Written out by hand: bin b holds the top-class probabilities in (b/10, (b+1)/10].
+    top = teacher.max(-1).values
+    for b in range(10):
+        in_bin = (top > b / 10) & (top <= (b + 1) / 10)
+        assert count[b] == in_bin.sum() and torch.isclose(conf[b], top[in_bin].sum())
+    # An over-confident student (sharpened teacher) sits below the diagonal wherever it is confident.
+    count, conf, target = reliability(5 * teacher.log(), teacher, n_bins=10)
+    full = count > 0
+    assert (target[full] / count[full] <= conf[full] / count[full] + 1e-12).all()
+    # Integer labels: the target is 1 where the top class is the label.
+    labels = teacher.argmax(-1)
+    assert torch.equal(reliability(teacher.log(), labels)[2], reliability(teacher.log(), labels)[0])
+    with pytest.raises(ValueError, match="entries"):
+        reliability(teacher.log(), labels[:10])
 
 
 def test_grad_norm_matches_clip_grad_norm():

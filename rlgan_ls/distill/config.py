@@ -34,7 +34,8 @@ class DistillConfig(RunConfig):
 
     RECIPES: ClassVar[str] = "agents"
     TASK: ClassVar[str] = "env"
-    HPARAMS: ClassVar[tuple[str, ...]] = ("env", "method", "alpha", "prior", "seed", "loss", "target")
+    HPARAMS: ClassVar[tuple[str, ...]] = ("env", "method", "alpha", "prior", "seed", "loss", "target", "label_noise",
+                                          "demos")
 
     env: str = "CartPole-v1"
     """Gymnasium id, ``module:EnvId`` or an ``envs/`` recipe name."""
@@ -81,6 +82,12 @@ class DistillConfig(RunConfig):
     """Train the cached teacher when it is missing (announced; minutes). --no-train-teacher: stop instead."""
     cache_dir: str | None = None
     """Teacher cache (default $RLGAN_LS_CACHE/teachers or ~/.cache/rlgan-ls/teachers)."""
+    label_noise: float = 0.0
+    """Rate at which teacher labels are flipped to another action before training (the noisy-label regime):
+    per state and action dimension, drawn from the run's seed; soft targets become a one-hot on that action."""
+    demos: int | None = None
+    """Budget of labelled states (the few-demonstration regime): BC keeps the teacher's first N states; DAgger
+    stops aggregating at N (default: no budget)."""
     n_envs: int = 8
     """Parallel environments for rollouts."""
     vectorization: Literal["sync", "async"] = "sync"
@@ -143,6 +150,11 @@ class DistillConfig(RunConfig):
             raise UsageError(f"--prior-width must be a positive number of actions, got {self.prior_width}")
         if self.bins is not None and self.bins < 2:
             raise UsageError(f"--bins must be >= 2, got {self.bins}")
+        check_alpha(self.label_noise, "--label-noise", UsageError)
+        collectable = self.rounds * self.steps_per_round * self.n_envs
+        if self.demos is not None and not 1 <= self.demos <= collectable:
+            raise UsageError(f"--demos must be between 1 and the {collectable} states this run collects (rounds x "
+                             f"steps per round x envs), got {self.demos}")
         for name in ("n_envs", "rounds", "steps_per_round", "updates_per_round", "batch_size", "width",
                      "depth", "channels", "beta_rounds", "eval_episodes", "eval_envs", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:

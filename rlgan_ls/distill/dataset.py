@@ -8,7 +8,28 @@ from torch import Tensor
 
 from .teachers import Labels
 
-__all__ = ["LabelledStates"]
+__all__ = ["LabelledStates", "corrupt"]
+
+
+def corrupt(labels: Labels, eps: float, nvec: tuple[int, ...], generator: torch.Generator) -> Labels:
+    """Teacher labels flipped at rate ``eps`` (the "label noise" of the theory): each (state, action dimension)
+    is, with probability ``eps``, replaced by an action drawn uniformly from the *other* actions of that
+    dimension; where the labels hold the teacher's distribution, that dimension's distribution becomes a
+    one-hot on the new action. Draws come from ``generator`` (the run's own: reproducible)."""
+    actions = labels.actions.clone()  # (N, D)
+    n, dims = actions.shape
+    flip = torch.rand(n, dims, generator=generator) < eps  # (N, D)
+    k = torch.tensor(nvec)  # (D,)
+    offset = (torch.rand(n, dims, generator=generator) * (k - 1)).long() + 1  # (N, D) uniform in 1 .. K_d - 1
+    actions = torch.where(flip, (actions + offset) % k, actions)
+    probs = labels.probs
+    if probs is not None:
+        probs = probs.clone()
+        blocks = torch.split(probs, list(nvec), dim=-1)  # views into probs
+        for d, block in enumerate(blocks):
+            rows = flip[:, d]
+            block[rows] = torch.nn.functional.one_hot(actions[rows, d], nvec[d]).to(block.dtype)
+    return Labels(actions, probs, labels.env_actions)
 
 
 class LabelledStates:
@@ -33,14 +54,14 @@ class LabelledStates:
         return self.obs.shape[0]
 
     def add(self, obs: np.ndarray, labels: Labels, round_idx: int) -> None:
-        n = obs.shape[0]
-        if self.size + n > self.capacity:
-            raise ValueError(f"dataset full: {self.size} + {n} rows > capacity {self.capacity}")
+        """Append labelled states, as many as fit: once the dataset is full (a ``--demos`` budget), later
+        states are not kept (DAgger stops aggregating; BC keeps the teacher's first states)."""
+        n = min(obs.shape[0], self.capacity - self.size)
         sl = slice(self.size, self.size + n)
-        self.obs[sl] = torch.as_tensor(obs).to(self.obs.device, self.obs.dtype)
-        self.actions[sl] = labels.actions.to(self.actions.device)
+        self.obs[sl] = torch.as_tensor(obs[:n]).to(self.obs.device, self.obs.dtype)
+        self.actions[sl] = labels.actions[:n].to(self.actions.device)
         if self.probs is not None and labels.probs is not None:
-            self.probs[sl] = labels.probs.to(self.probs.device)
+            self.probs[sl] = labels.probs[:n].to(self.probs.device)
         self.round[sl] = round_idx
         self.size += n
 

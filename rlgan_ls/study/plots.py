@@ -5,6 +5,8 @@
 - ``improvement.png``: per metric with a direction, P(a run at alpha beats one at the baseline) with
   its interval; 0.5 is no difference.
 - ``profile.png`` (distillation): the fraction of runs whose normalized return exceeds tau, per alpha.
+- ``calibration.png`` (distillation): the students' reliability diagram per alpha, pooled over runs: mean
+  confidence against the teacher's probability of the same action (or agreement with a hard teacher).
 - ``<tag>.png``: curves over training, mean over runs with a bootstrap 95 % band, one panel per task.
 - ``samples.png`` (GANs): the final sample grid of each alpha side by side.
 """
@@ -21,13 +23,12 @@ import numpy as np
 
 from .. import tags
 from ..runs import Run
+from ..storage import read_json
 from .stats import bootstrap_interval, performance_profile
 from .summary import ALL_TASKS, Study, task_scores
 
-__all__ = ["plot_curves", "plot_improvement", "plot_intervals", "plot_profile", "plot_samples", "shown_runs"]
-
-
-
+__all__ = ["plot_calibration", "plot_curves", "plot_improvement", "plot_intervals", "plot_profile", "plot_samples",
+           "pooled_reliability", "shown_runs"]
 
 R = TypeVar("R", bound=Run)
 
@@ -84,12 +85,12 @@ def _bars(study: Study, out: Path, name: str, which: str, title: str) -> list[Pa
 
 
 def plot_intervals(study: Study, out: Path) -> list[Path]:
-    return _bars(study, out, "intervals.png", "iqm", "IQM with 95 % stratified bootstrap CI")
+    return _bars(study, out, "intervals.png", "iqm", f"IQM ({study.interval_name})")
 
 
 def plot_improvement(study: Study, out: Path) -> list[Path]:
     return _bars(study, out, "improvement.png", "poi",
-                 f"P(α beats α = {study.baseline:g}) with 95 % bootstrap CI")
+                 f"P(α beats α = {study.baseline:g}) ({study.interval_name})")
 
 
 def plot_profile(study: Study, runs: Sequence[Run], out: Path, reps: int) -> list[Path]:
@@ -110,10 +111,49 @@ def plot_profile(study: Study, runs: Sequence[Run], out: Path, reps: int) -> lis
             ax.fill_between(taus, band[0], band[1], color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_xlabel(f"τ ({metric}: teacher 1, random 0)")
     ax.set_ylabel("fraction of runs > τ")
-    ax.set_title("performance profile (95 % stratified bootstrap band)")
+    ax.set_title(f"performance profile ({'95 % stratified bootstrap band' if reps else 'no band: --bootstrap 0'})")
     ax.grid(alpha=0.3)
     ax.legend()
     return [_save(fig, out / "profile.png")]
+
+
+def pooled_reliability(runs: Sequence[Run]) -> tuple[dict[float, np.ndarray], set[Any]]:
+    """Per alpha, the ``(3, bins)`` sums count, confidence and target over the runs' ``calibration.json``
+    (runs without one, or with a different binning, are left out), and what the targets were measured against."""
+    pooled: dict[float, np.ndarray] = {}
+    against: set[Any] = set()
+    for r in runs:
+        data = read_json(r.calibration_file) if r.calibration_file.is_file() else None
+        if not isinstance(data, dict) or not {"count", "confidence", "target"} <= data.keys():
+            continue
+        count = np.asarray(data["count"], dtype=float)
+        sums = np.stack([count, count * np.asarray(data["confidence"]), count * np.asarray(data["target"])])
+        if r.alpha in pooled and pooled[r.alpha].shape != sums.shape:
+            continue
+        pooled[r.alpha] = pooled[r.alpha] + sums if r.alpha in pooled else sums
+        against.add(data.get("against", "teacher"))
+    return pooled, against
+
+
+def plot_calibration(study: Study, runs: Sequence[Run], out: Path) -> list[Path]:
+    """Each alpha's reliability diagram, every task and seed pooled (see :func:`pooled_reliability`)."""
+    pooled, against = pooled_reliability(runs) if study.kind == "distill" else ({}, set())
+    if study.kind != "distill" or not pooled:
+        return []
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4), dpi=110)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    for a in sorted(pooled):
+        count, conf, target = pooled[a]
+        full = count > 0
+        ax.plot(conf[full] / count[full], target[full] / count[full], marker="o", markersize=3, label=f"α = {a:g}")
+    ax.set_xlabel("student confidence (top action)")
+    names = {"teacher probability": "teacher's probability of that action", "teacher action": "agreement with teacher"}
+    ax.set_ylabel(" / ".join(names.get(str(a), str(a)) for a in sorted(against, key=str)))
+    ax.set_title("reliability: every task and seed pooled")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return [_save(fig, out / "calibration.png")]
 
 
 def _scalars(runs: Sequence[Run], names: Sequence[str]) -> Any:
@@ -163,7 +203,8 @@ def plot_curves(study: Study, runs: Sequence[Run], out: Path, reps: int) -> list
             ax.set_ylabel(tag)
             if str(tag).startswith("grad_norm/"):  # a fading gradient spans decades
                 ax.set_yscale("log")
-            ax.set_title(f"{tag} on {task}: mean, 95 % bootstrap band", fontsize=9)
+            band = "95 % bootstrap band" if reps else "no band: --bootstrap 0"
+            ax.set_title(f"{tag} on {task}: mean, {band}", fontsize=9)
             ax.grid(alpha=0.3)
             if ax.lines:  # a task may not log this tag
                 ax.legend()

@@ -24,7 +24,8 @@ from .. import tags
 from ..runs import Run
 from .stats import Interval, aggregate_interval, probability_of_improvement_interval
 
-__all__ = ["ALL_TASKS", "MetricSummary", "Study", "summarize", "task_scores", "write_tables"]
+__all__ = ["ALL_TASKS", "STATS", "MetricSummary", "Study", "fmt", "summarize", "task_scores", "values_of",
+           "write_tables"]
 
 ALL_TASKS = "all"
 _NAN = Interval(math.nan, math.nan, math.nan, 0)
@@ -57,6 +58,13 @@ class Study:
     cells: dict[tuple[str, float, str], MetricSummary] = field(default_factory=dict)
     missing: dict[str, list[str]] = field(default_factory=dict)
     """metric -> runs without it."""
+    reps: int = 2000
+    """Bootstrap replicates behind each interval (0: no intervals)."""
+
+    @property
+    def interval_name(self) -> str:
+        """How the report names its intervals, or says there are none."""
+        return "95 % stratified bootstrap CI" if self.reps else "no intervals: --bootstrap 0"
 
     @property
     def rows(self) -> list[str]:
@@ -91,7 +99,7 @@ def summarize(runs: Sequence[Run], kind: tags.Kind, reps: int = 2000, seed: int 
     tasks = sorted({r.task for r in runs})
     alphas = sorted({r.alpha for r in runs})
     metrics = [m for m in tags.TABLE[kind] if any(m in r.metrics for r in runs)]
-    study = Study(kind, tasks, alphas, 0.0 if 0.0 in alphas else alphas[0], metrics)
+    study = Study(kind, tasks, alphas, 0.0 if 0.0 in alphas else alphas[0], metrics, reps=reps)
     for m in metrics:
         lacking = sorted(r.name for r in runs if not _finite(r, m))
         if lacking:
@@ -114,13 +122,13 @@ def _finite(run: Run, metric: str) -> bool:
     return metric in run.metrics and math.isfinite(run.metrics[metric])
 
 
-_STATS = ("n", "std", "mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi", "iqm", "iqm_lo", "iqm_hi",
+STATS = ("n", "std", "mean", "mean_lo", "mean_hi", "median", "median_lo", "median_hi", "iqm", "iqm_lo", "iqm_hi",
           "poi", "poi_lo", "poi_hi")
 
 
-def _values(c: MetricSummary | None) -> list[float]:
+def values_of(c: MetricSummary | None) -> list[float]:
     if c is None:
-        return [0, *([math.nan] * (len(_STATS) - 1))]
+        return [0, *([math.nan] * (len(STATS) - 1))]
     return [c.n, c.std, *(v for i in (c.mean, c.median, c.iqm, c.poi) for v in (i.point, i.low, i.high))]
 
 
@@ -133,15 +141,15 @@ def write_tables(out: Path, study: Study, runs: Sequence[Run]) -> list[Path]:
             w.writerow([r.name, r.task, r.alpha, r.seed, *(r.metrics.get(m, math.nan) for m in study.metrics)])
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["task", "alpha", *(f"{m}_{s}" for m in study.metrics for s in _STATS)])
+        w.writerow(["task", "alpha", *(f"{m}_{s}" for m in study.metrics for s in STATS)])
         for task in study.rows:
             for a in study.alphas:
-                w.writerow([task, a, *(v for m in study.metrics for v in _values(study.cells.get((task, a, m))))])
+                w.writerow([task, a, *(v for m in study.metrics for v in values_of(study.cells.get((task, a, m))))])
     (out / "table.md").write_text(markdown_table(study))
     return [out / "runs.csv", out / "summary.csv", out / "table.md"]
 
 
-def _fmt(i: Interval) -> str:
+def fmt(i: Interval) -> str:
     if math.isnan(i.point):
         return "–"
     return f"{i.point:.3g} [{i.low:.3g}, {i.high:.3g}]" if math.isfinite(i.low) else f"{i.point:.3g}"
@@ -155,5 +163,5 @@ def markdown_table(study: Study) -> str:
         for a in study.alphas:
             cells = [study.cells.get((task, a, m)) for m in study.metrics]
             n = max((c.n for c in cells if c is not None), default=0)
-            lines.append(f"| {task} | {a:g} | {n} | " + " | ".join(_fmt(c.iqm) if c else "–" for c in cells) + " |")
+            lines.append(f"| {task} | {a:g} | {n} | " + " | ".join(fmt(c.iqm) if c else "–" for c in cells) + " |")
     return "\n".join(lines) + "\n"
