@@ -22,10 +22,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# The measurements (minutes): every bench script's quick mode. The studies behind bench/RESULTS.md take
+# hours on a CPU and are run by hand with the commands in RESULTS.md:
+#   bench_continuous.py table, bench_distill.py entropy, bench_stacked.py, bench_finetune.py
 bench: $(STAMP)
 	$(PY) bench/bench_loss.py
 	$(PY) bench/bench_rollout.py
 	$(PY) bench/bench_dcgan.py
+	$(PY) bench/bench_distill.py acceptance
+	$(PY) bench/bench_distill.py devices
+	$(PY) bench/bench_continuous.py acceptance
 
 lint: $(STAMP)
 	$(PY) -m ruff check rlgan_ls tests bench

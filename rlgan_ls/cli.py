@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -18,11 +19,13 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .errors import TrainingDiverged, UsageError
+from .progress import print_announcements
 
 # Modules that register subcommands, in --help order.
 COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
     "rlgan_ls.dcgan.commands",
+    "rlgan_ls.dcgan.sample_commands",
     "rlgan_ls.distill.commands",
     "rlgan_ls.distill.sb3_commands",
     "rlgan_ls.study.sweep",
@@ -95,6 +98,8 @@ def _main(argv: Sequence[str] | None) -> int:
         args.extra = extra  # e.g. `sweep` hands unknown flags on to the command it runs
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    announced = print_announcements()  # "run directory: ..." and "finished: ..." lines
+    announced.run_dir = None
     try:
         return int(args.func(args) or 0)
     except UsageError as e:
@@ -107,12 +112,26 @@ def _main(argv: Sequence[str] | None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"rlgan-ls {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    except Terminated:
-        print(f"rlgan-ls {args.command}: stopped (SIGTERM)", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print(f"rlgan-ls {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        what = "stopped (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+        again = list(sys.argv[1:] if argv is None else argv)
+        print(f"rlgan-ls {args.command}: {what}; {_how_to_continue(args.command, announced.run_dir, again)}",
+              file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+
+
+def _how_to_continue(command: str, run_dir: str | None, argv: list[str]) -> str:
+    """The exact command that picks up where an interrupted one stopped."""
+    from .runs import Run
+
+    same = "rlgan-ls " + shlex.join(argv)
+    if command == "gan" and run_dir and Run(run_dir).checkpoint_file.is_file():
+        return f"continue with: rlgan-ls gan --resume {shlex.quote(run_dir)}"
+    if command in ("sweep", "demo"):
+        return f"continue with the same command (finished cells are skipped, GAN cells resume): {same}"
+    if command == "gan" and run_dir:
+        return f"it stopped before its first checkpoint; start again with: {same}"
+    return f"start again with: {same}"
 
 
 if __name__ == "__main__":

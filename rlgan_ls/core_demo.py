@@ -48,7 +48,10 @@ def run(alphas: list[float], num_classes: int = 5, seed: int = 0) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("core-demo", help="print smoothed targets, losses and the KL-to-uniform identity")
+    p = sub.add_parser("core-demo", help="print smoothed targets, losses and the KL-to-uniform identity",
+                       description="A worked example of the loss core: smoothed targets for each --alpha, the "
+                                   "smoothed cross-entropy and its split into CE + KL(uniform || q) + log K "
+                                   "checked numerically, an ordinal prior, and the capped discriminator.")
     p.add_argument("--alpha", type=float, nargs="+", default=[0.0, 0.1, 0.3],
                    help="smoothing strengths to show (default: 0 0.1 0.3)")
     p.add_argument("--classes", type=int, default=5, help="number of classes K (default: 5)")

@@ -15,7 +15,7 @@ import types
 import typing
 from typing import Any
 
-__all__ = ["add_config_flags", "field_docs", "flags_layer", "help_text"]
+__all__ = ["add_config_flags", "arg_type", "field_docs", "flags_layer", "help_text"]
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -30,14 +30,14 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _arg_type(hint: Any) -> tuple[Any, list[str] | None, str | None]:
+def arg_type(hint: Any) -> tuple[Any, list[str] | None, str | None]:
     """argparse ``type``, ``choices`` and ``nargs`` for a field's type hint (``X | None`` counts as ``X``;
     a tuple or list of X takes one or more values)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
         hint = args[0]
     if typing.get_origin(hint) in (tuple, list):
-        item, choices, _ = _arg_type(typing.get_args(hint)[0])
+        item, choices, _ = arg_type(typing.get_args(hint)[0])
         return item, choices, "+"
     if typing.get_origin(hint) is typing.Literal:
         return str, [str(c) for c in typing.get_args(hint)], None
@@ -68,7 +68,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, skip: tuple[str
             continue
         flag = "--" + f.name.replace("_", "-")
         help_ = help_text(docs.get(f.name, ""), f.default)
-        typ, choices, nargs = _arg_type(hints[f.name])
+        typ, choices, nargs = arg_type(hints[f.name])
         if typ is bool and nargs is None:
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_)
             continue

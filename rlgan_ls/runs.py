@@ -1,16 +1,10 @@
-"""The run object: one run directory, written and read in one place.
+"""The run object: one run directory ``<logdir>/<run-name>/``, written and read in one place.
 
-One run = one directory ``<logdir>/<run-name>/``. This module alone knows what the directory holds
-and under which names: the resolved ``config.json`` (with the pipeline's ``kind``), the TensorBoard
-event files, the checkpoint (GAN) or the student (distillation), the GAN's sample grids and their
-animation, and ``metrics.json``, written last, whose presence marks the run finished. (A folder of runs
-is an :class:`~rlgan_ls.experiments.Experiment`.)
-
-Writing: :meth:`Run.create` makes a fresh directory (a taken name gets a ``-2``, ``-3`` ... suffix,
-never a silent reuse); :meth:`Run.write_config`, :meth:`Run.open_logger` (the TensorBoard writer and
-its layout), :meth:`Run.progress`, :meth:`Run.save_checkpoint`, :meth:`Run.finish` (hparams row and
-``metrics.json``). Reading: :meth:`Run.open` checks that a folder is a run (of the expected kind) and
-gives its config, kind, metrics, checkpoint paths and whether it finished.
+This module alone knows what the directory holds and under which names: ``config.json`` (resolved, with
+the pipeline's ``kind``), the event files, the GAN's checkpoint and sample grids or the student, and
+``metrics.json``, written last: the run finished. Writing: :meth:`Run.create` (a fresh, locked directory;
+a taken name gets ``-2``, ``-3`` ...), :meth:`Run.resume`, then the writer, progress, checkpoints and
+:meth:`Run.finish`. Reading: :meth:`Run.open` (one line naming the folder when it is not a run).
 """
 
 from __future__ import annotations
@@ -27,6 +21,7 @@ from . import tags
 from .errors import UsageError
 from .events import RunLogger
 from .locks import DirLock
+from .progress import log, progress
 from .storage import (
     load_checkpoint,
     read_json,
@@ -48,6 +43,7 @@ _SAMPLES = "samples.png"
 _SAMPLE_FRAMES = "samples"
 _ANIMATION = "samples.gif"
 _VIDEO = "student.mp4"
+_CALIBRATION = "calibration.json"
 _EVENTS = "events.out.tfevents.*"
 
 
@@ -70,6 +66,7 @@ class Run:
         self.student_file = self.path / _STUDENT  # a distilled student's weights, spec and config
         self.animation_file = self.path / _ANIMATION  # the GAN's sample grids over training, as a GIF
         self.video_file = self.path / _VIDEO  # where evaluate --video puts its MP4 by default
+        self.calibration_file = self.path / _CALIBRATION  # a student's reliability diagram against its teacher
 
     def __repr__(self) -> str:
         return f"Run({str(self.path)!r})"
@@ -79,16 +76,23 @@ class Run:
         return self.path.name
 
     def export_file(self, name: str) -> Path:
-        """A file a tool writes beside the run (an exported or fine-tuned SB3 zip)."""
+        """A file a tool writes beside the run (an exported SB3 zip)."""
         return self.path / name
 
-    # ------------------------------------------------------------------ reading
+    def tool_dir(self, tool: str, name: str) -> Path:
+        """A new folder ``<run>/<tool>/<name>`` for what a tool makes of the run (``-2``, ... if taken)."""
+        base, i = self.path / tool / name, 2
+        path = base
+        while path.exists():
+            path, i = base.with_name(f"{name}-{i}"), i + 1
+        path.mkdir(parents=True)
+        log.info("%s: %s", tool, path, extra={"run_dir": str(self.path)})
+        return path
 
+    # ------------------------------------------------------------------ reading
     @classmethod
     def open(cls, path: str | os.PathLike, kind: tags.Kind | None = None, what: str = "RUN_DIR") -> Run:
-        """The run in ``path``; :class:`UsageError` naming the folder when it is not one (of ``kind``).
-
-        ``what`` names the argument in the message (``RUN_DIR``, ``--resume``)."""
+        """The run in ``path``; a :class:`UsageError` naming the folder (as ``what``) if not one (of ``kind``)."""
         run = cls(path)
         p = run.path
         if not p.exists():
@@ -159,11 +163,17 @@ class Run:
         """The GAN's sample grid of every evaluation so far, in step order."""
         return sorted((self.path / _SAMPLE_FRAMES).glob("step_*.png"))
 
+    def generator_file(self, step: int) -> Path:
+        """The GAN's generator at ``step``, kept at each checkpoint (:mod:`rlgan_ls.dcgan.sampling`)."""
+        return self.path / "generators" / f"step_{step:07d}.safetensors"
+
+    def generator_files(self) -> dict[int, Path]:  # the generators kept so far, by step
+        return {int(p.stem[5:]): p for p in sorted(self.generator_file(0).parent.glob("step_*.safetensors"))}
+
     def load_checkpoint(self, map_location: str = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.checkpoint_file, map_location)
 
     # ------------------------------------------------------------------ writing
-
     @classmethod
     def create(cls, logdir: str | os.PathLike, name: str) -> Run:
         """A new run directory ``logdir/name``, locked for this process; a taken name gets ``-2``, ``-3``, ...
@@ -178,6 +188,8 @@ class Run:
             except OSError as e:
                 raise UsageError(f"--logdir {root}: cannot create run directory {run.path}: {e.strerror}") from None
             if run.lock.acquire():  # another process may have taken the same empty name a moment ago
+                taken = f" ({root / base} already holds a run, so this one gets a suffix)" if i > 1 else ""
+                log.info("run directory: %s%s", run.path, taken, extra={"run_dir": str(run.path)})
                 return run
         raise UsageError(f"--logdir {root}: no free name for run {base}")
 
@@ -197,7 +209,7 @@ class Run:
         if not run.lock.acquire():
             raise UsageError(f"{what} {run.path}: another process (pid {run.lock.holder()}) is writing this run; "
                              f"wait for it to finish")
-        for folder in (run.path, run.path / "checkpoints", run.path / _SAMPLE_FRAMES):
+        for folder in (run.path, run.path / "checkpoints", run.path / _SAMPLE_FRAMES, run.generator_file(0).parent):
             for tmp in folder.glob(".*.tmp*"):
                 tmp.unlink(missing_ok=True)
         return run
@@ -232,11 +244,8 @@ class Run:
         return self.logger
 
     def progress(self, total: int, enabled: bool = True, initial: int = 0, unit: str = "it") -> Any:
-        """A progress bar for this run (tqdm), off when ``enabled`` is false."""
-        from tqdm import tqdm
-
-        return tqdm(total=total, initial=initial, disable=not enabled, unit=unit, dynamic_ncols=True,
-                    desc=self.name, leave=False)
+        """This run's progress: a bar on a terminal, a line now and then in a log, nothing if not ``enabled``."""
+        return progress(total, self.name, enabled, initial, unit)
 
     def start_clock(self) -> None:
         """Wall time counts from here."""
@@ -273,6 +282,7 @@ class Run:
             self.close()
         self._metrics = dict(metrics)
         write_json(self.metrics_file, self._metrics)
+        log.info("finished: %s", self.path, extra={"run_dir": str(self.path)})
 
     def close(self) -> None:
         """Close the TensorBoard writer and let other processes write the run."""

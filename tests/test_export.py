@@ -91,20 +91,23 @@ def test_critic_warm_up_trains_only_the_critic(cartpole_run):
     assert all(p.requires_grad for p in model.policy.parameters())  # unfrozen afterwards
 
 
-def test_finetune_logs_into_the_run(cartpole_run, capsys):
-    argv = ["finetune", str(cartpole_run.run_dir), "--steps", "2048", "--critic-warmup", "1024", "--eval-every",
+def test_finetune_logs_into_a_folder_of_its_own_and_says_the_budget_rounds_up(cartpole_run, capsys):
+    argv = ["finetune", str(cartpole_run.run_dir), "--steps", "2000", "--critic-warmup", "1024", "--eval-every",
             "1024", "--eval-episodes", "2"]
     assert main(argv) == 0
-    assert "greedy return 500.0 at 0" in capsys.readouterr().out  # the exported student, before any update
-    acc = EventAccumulator(str(cartpole_run.run_dir), size_guidance={"scalars": 0})
+    out = capsys.readouterr().out
+    assert "greedy return 500.0 at 0" in out  # the exported student, before any update
+    assert "(2048 env steps: PPO collects whole rollouts of 256, so --steps 2000 rounds up)" in out
+    folder = cartpole_run.run_dir / "finetune" / "ppo-warmup-s0"
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
     acc.Reload()
-    steps = [e.step for e in acc.Scalars("finetune/ppo-warmup-s0/eval_return")]
-    assert steps[0] == 0 and steps[-1] >= 2048
-    assert any(t.startswith("finetune/ppo-warmup-s0/train/") for t in acc.Tags()["scalars"])
-    assert (cartpole_run.run_dir / "finetune-ppo-warmup-s0.zip").is_file()
-    result = finetune(cartpole_run.run_dir, FinetuneConfig(steps=1024, critic_warmup=0, from_scratch=True,
-                                                           eval_every=10**6, eval_episodes=1))
-    assert result.path.name == "finetune-ppo-scratch-s0.zip" and sorted(result.returns) == [0, 1024]
+    steps = [e.step for e in acc.Scalars("eval_return")]
+    assert steps[0] == 0 and steps[-1] == 2048
+    assert any(t.startswith("train/") for t in acc.Tags()["scalars"]) and (folder / "model.zip").is_file()
+    cfg = FinetuneConfig(steps=1024, critic_warmup=0, from_scratch=True, eval_every=10**6, eval_episodes=1)
+    first, again = finetune(cartpole_run.run_dir, cfg), finetune(cartpole_run.run_dir, cfg)
+    assert first.path.parent.name == "ppo-scratch-s0" and again.path.parent.name == "ppo-scratch-s0-2"  # no overwrite
+    assert sorted(first.returns) == [0, 1024] and first.env_steps == 1024
 
 
 def test_video_of_the_student(cartpole_run, tmp_path, capsys):

@@ -60,13 +60,8 @@ def _main(args: argparse.Namespace) -> int:
     from .train import train_gan
 
     cfg = config_from_args(args)
-    if args.resume:
-        from .state import load_run_checkpoint
-
-        print(f"resuming {args.resume} from step {int(load_run_checkpoint(args.resume)['step'])} of {cfg.steps}",
-              flush=True)
     metrics = train_gan(cfg, resume=args.resume).metrics
-    if cfg.progress:
-        keys = (tags.D_REAL, tags.D_FAKE, tags.GRAD_G_MEAN, tags.FD, tags.CLASS_COVERAGE, tags.CLASS_KL)
-        print("  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics))
+    keys = (tags.D_REAL, tags.D_FAKE, tags.GRAD_G_MEAN, tags.FD, tags.CLASS_COVERAGE, tags.CLASS_KL, tags.MODES,
+            tags.MODES_ROBUST)
+    print("  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics))
     return 0

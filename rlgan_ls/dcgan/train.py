@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import tags
 from ..errors import UsageError
+from ..progress import log
 from ..recipes import resumable_fields
 from ..runs import Run
 from ..seeding import Seeds
@@ -71,6 +72,9 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
         if ckpt is not None:
             state.load_state(ckpt, info, str(resume))  # a checkpoint that does not fit fails before any write
         run = _shared_run(cfg, info, resume)
+        if ckpt is not None and info.is_main:
+            log.info("resuming %s from step %d of %d", run.path, state.step, cfg.steps,
+                     extra={"run_dir": str(run.path)})
         try:  # however the run ends, its writer closes and its lock goes
             evaluator = Evaluator.build(data, cfg.classifier_steps) if info.is_main else None
             metrics = _loop(cfg, state, data, order, Recorder(cfg, state, run, info, evaluator))
@@ -84,8 +88,9 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
 def _check_resume(cfg: GANConfig, ckpt: dict, run_dir: str) -> None:
     """``cfg`` may differ from the run's own config only in resumable fields, and must go further."""
     stored = ckpt["config"]
-    changed = [f.name for f in dataclasses.fields(cfg)
-               if f.name not in resumable_fields(GANConfig) and getattr(cfg, f.name) != stored.get(f.name)]
+    # A setting newer than the checkpoint (absent from it) had its default's effect: e.g. d_steps 1.
+    changed = [f.name for f in dataclasses.fields(cfg) if f.name not in resumable_fields(GANConfig)
+               and getattr(cfg, f.name) != stored.get(f.name, f.default)]
     if changed:
         flags = ", ".join(f"--{n.replace('_', '-')} ({stored.get(n)!r} -> {getattr(cfg, n)!r})" for n in changed)
         allowed = ", ".join("--" + n.replace("_", "-") for n in resumable_fields(GANConfig))
@@ -123,7 +128,7 @@ def _loop(cfg: GANConfig, state: GANState, data: ImageData, order: BatchOrder, r
     bar = rec.run.progress(cfg.steps, enabled=cfg.progress and rec.info.is_main, initial=state.step, unit="step")
     try:
         while state.step < cfg.steps:
-            rec.add(step(data.batch(order.indices(state.step), rec.info.device, step.memory_format)))
+            rec.add(step(data.batch(order.step_indices(state.step, cfg.d_steps), rec.info.device, step.memory_format)))
             state.step += 1
             if state.step % cfg.layer_grad_every == 0:
                 rec.add_layer_norms(layer_grad_norms(state.G))

@@ -63,6 +63,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_flags(d, DistillConfig)
     d.set_defaults(func=_distill)
 
+    en = sub.add_parser("ensemble", help="train distillation runs together as one stacked student "
+                                         "(what 'sweep distill --ensemble' runs)",
+                        description="Train the distillation runs listed in SPEC (a JSON file: "
+                                    "{\"members\": [[\"distill\", ARGS...], ...]}) together: their shapes must "
+                                    "agree; they may differ in alpha, seed, prior, loss and label noise. Each writes "
+                                    "its own run directory.")
+    en.add_argument("spec", help="the JSON file listing each member's 'rlgan-ls distill' arguments")
+    en.set_defaults(func=_ensemble)
+
     e = sub.add_parser("evaluate", help="evaluate a saved student and print mean ± std return")
     e.add_argument("run_dir", help="a run directory written by 'rlgan-ls distill'")
     e.add_argument("--episodes", type=int, default=20, help="episodes (default: 20)")
@@ -116,6 +125,31 @@ def _distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ensemble(args: argparse.Namespace) -> int:
+    from ..cli import build_parser
+    from ..storage import read_json
+    from .ensemble import distill_ensemble
+
+    spec = read_json(args.spec)
+    members = spec.get("members") if isinstance(spec, dict) else None
+    if not isinstance(members, list) or not members or not all(isinstance(m, list) and m[:1] == ["distill"]
+                                                                 for m in members):
+        raise UsageError(f"{args.spec}: expected {{\"members\": [[\"distill\", ARGS...], ...]}}")
+    parser, cfgs = build_parser(), []
+    for member in members:
+        parsed = parser.parse_args([str(a) for a in member])
+        cfgs.append(DistillConfig.from_recipe(parsed.env, parsed.recipe, **flags_layer(parsed, DistillConfig)))
+    failed = 0
+    for cfg, result in zip(cfgs, distill_ensemble(cfgs)):
+        if isinstance(result, Exception):
+            failed += 1
+            print(f"{cfg.run_name or cfg.default_run_name}: stopped: {result}", file=sys.stderr)
+        else:
+            print(f"{result.run_dir}: return {result.metrics[tags.RETURN_MEAN]:.2f}, {tags.ENTROPY} "
+                  f"{result.metrics[tags.ENTROPY]:.4f}")
+    return 1 if failed else 0
+
+
 # ----------------------------------------------------------------------------------- evaluate
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -132,7 +166,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .video import check_filmable
 
         if args.video:
-            writable_file(args.video, "--video")
+            from .video import mp4_path
+
+            writable_file(mp4_path(args.video), "--video")
         check_filmable(recipe)  # before evaluating: a request that cannot be met fails first
     torch.set_num_threads(int(config.get("threads", 1)))
     envs = make_vec(recipe, min(args.envs, args.episodes))
@@ -152,5 +188,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         from .video import record_video
 
         path, episode_return = record_video(run, args.video or None, seed)
-        print(f"video of one greedy episode (return {episode_return:.2f}): {path}")
+        added = " (.mp4 added to the name you gave)" if args.video and str(path) != args.video else ""
+        print(f"video of one greedy episode (return {episode_return:.2f}): {path}{added}")
     return 0

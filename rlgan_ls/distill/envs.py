@@ -15,6 +15,7 @@ import difflib
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -104,8 +105,36 @@ def _import_module_prefix(env: str) -> str:
     try:
         importlib.import_module(module)
     except ImportError as e:
+        top = module.split(".")[0]
+        if Path(f"{top}.py").is_file() or Path(top, "__init__.py").is_file():
+            raise UsageError(f"--env {env}: module {module!r} is in the current folder, which rlgan-ls does not import "
+                             f"from; install it (pip install -e .) or run with PYTHONPATH=.") from None
         raise UsageError(f"--env {env}: cannot import module {module!r} ({e}); install it or fix the name") from None
     return env_id
+
+
+# Env families whose ids exist only once their package registers them (gymnasium 1.x loads no plugins):
+# id prefix or suffix -> (module, how to install it).
+_FAMILIES: tuple[tuple[str, str, str], ...] = (
+    ("ALE/", "ale_py", "pip install 'rlgan-ls[atari]'"),
+    ("NoFrameskip-v4", "ale_py", "pip install 'rlgan-ls[atari]'"),
+    ("MinAtar/", "minatar", "pip install minatar"),
+)
+
+
+def _register_family(name: str, env_id: str) -> None:
+    """Register the package an env id belongs to (Atari, MinAtar); a missing one says how to install it."""
+    for pattern, module, install in _FAMILIES:
+        if not (env_id.startswith(pattern) or env_id.endswith(pattern)) or env_id in gym.registry:
+            continue
+        try:
+            package = importlib.import_module(module)
+        except ImportError:
+            raise UsageError(f"--env {name}: needs the {module} package: {install}") from None
+        if module == "ale_py":
+            gym.register_envs(package)
+        else:
+            importlib.import_module(f"{module}.gym").register_envs()
 
 
 def _check_registered(name: str, env_id: str) -> None:
@@ -131,6 +160,7 @@ def resolve_env(name: str) -> EnvRecipe:
     recipe = (build_config(EnvRecipe, load_toml(path), {"name": name}, source=f"env recipe {path}") if path
               else EnvRecipe(name, name))
     recipe = dataclasses.replace(recipe, env_id=_import_module_prefix(recipe.env_id))
+    _register_family(name, recipe.env_id)
     _check_registered(name, recipe.env_id)
     return recipe
 

@@ -73,11 +73,15 @@ class FinetuneResult:
     """What :func:`finetune` returns."""
 
     model: Any
-    """The fine-tuned SB3 model (also saved in the run directory)."""
+    """The fine-tuned SB3 model (also saved, as ``path``)."""
     path: Path
-    """The saved zip: ``<run_dir>/finetune-<algo>-<start>-s<seed>.zip``."""
+    """The saved zip: ``<run_dir>/finetune/<algo>-<start>-s<seed>/model.zip`` (``-2``, ... when run again)."""
     returns: dict[int, float] = field(default_factory=dict)
     """Greedy mean return at each evaluated environment step."""
+    env_steps: int = 0
+    """Environment steps taken: the budget rounded up to whole rollouts (n_steps x n_envs), as SB3 collects."""
+    rollout: int = 0
+    """Environment steps per rollout."""
 
 
 def _settings(recipe: Any, algo: str) -> dict[str, Any]:
@@ -102,7 +106,9 @@ def finetune(run_dir: str | os.PathLike, cfg: FinetuneConfig = FinetuneConfig())
     """Fine-tune the student of ``run_dir`` for ``cfg.steps`` environment steps (see the module docstring).
 
     ``cfg.from_scratch`` trains the same architecture from SB3's initialisation instead; the critic's
-    warm-up then does not apply. Logged under ``finetune/<variant>/`` (:attr:`FinetuneConfig.variant`).
+    warm-up then does not apply. Everything goes into a new folder ``<run_dir>/finetune/<variant>/``
+    (:attr:`FinetuneConfig.variant`; ``-2``, ``-3`` ... when that variant was run before): SB3's TensorBoard
+    logs, ``eval_return``, and the model.
     """
     run = load_run(run_dir)
     kw = _settings(run.recipe, cfg.algo)
@@ -110,16 +116,17 @@ def finetune(run_dir: str | os.PathLike, cfg: FinetuneConfig = FinetuneConfig())
     if cfg.from_scratch:  # the same architecture and settings, SB3's initialisation
         model = sb3_class(cfg.algo)(model.policy_class, model.env, policy_kwargs=model.policy_kwargs, seed=cfg.seed,
                                     device="cpu", verbose=0, **{k: v for k, v in kw.items() if k != "n_envs"})
-    model.set_logger(_logger(run.run_dir, f"finetune/{cfg.variant}/"))
+    folder = run.run.tool_dir("finetune", cfg.variant)
+    model.set_logger(Logger(str(folder), [TensorBoardOutputFormat(str(folder))]))
     evaluation = _Evaluation(model, run.recipe, cfg)
     evaluation.run()  # step 0: the exported student as it is
     if cfg.critic_warmup and not cfg.from_scratch:
         warm_up_critic(model, cfg.critic_warmup, evaluation)
     model.learn(max(cfg.steps - model.num_timesteps, 1), callback=evaluation, reset_num_timesteps=False)
     evaluation.run()
-    path = run.run.export_file(f"finetune-{cfg.variant}.zip")
+    path = folder / "model.zip"
     model.save(path)
-    return FinetuneResult(model, path, evaluation.returns)
+    return FinetuneResult(model, path, evaluation.returns, int(model.num_timesteps), model.n_steps * model.n_envs)
 
 
 def warm_up_critic(model: Any, steps: int, callback: BaseCallback | None = None) -> None:
@@ -132,17 +139,6 @@ def warm_up_critic(model: Any, steps: int, callback: BaseCallback | None = None)
     finally:
         for p in actor:
             p.requires_grad_(True)
-
-
-def _logger(run_dir: Path, prefix: str) -> Logger:
-    """SB3's logger writing into the run's own TensorBoard files, every key under ``prefix``."""
-
-    class _Prefixed(TensorBoardOutputFormat):
-        def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
-            super().write({prefix + k: v for k, v in key_values.items()},
-                          {prefix + k: v for k, v in key_excluded.items()}, step)
-
-    return Logger(str(run_dir), [_Prefixed(str(run_dir))])
 
 
 class _Evaluation(BaseCallback):

@@ -28,8 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     f = sub.add_parser("finetune", help="fine-tune a student with PPO/A2C after warming its critic up",
                        description="Export the student, train the critic alone for --critic-warmup env steps "
-                                   "(actor frozen), then train everything up to --steps env steps. Logs go to "
-                                   "the run's TensorBoard under finetune/.")
+                                   "(actor frozen), then train everything up to --steps env steps (rounded up to "
+                                   "whole rollouts). Logs and the model go to a new folder "
+                                   "RUN_DIR/finetune/<algo>-<start>-s<seed>/.")
     f.add_argument("run_dir", help="a run directory written by 'rlgan-ls distill'")
     f.add_argument("--algo", choices=EXPORT_ALGOS, default="ppo", help="SB3 algorithm (default: ppo)")
     f.add_argument("--steps", type=int, default=50_000, help="env steps in all, warm-up included (default: 50000)")
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--from-scratch", action="store_true", help="the same network from SB3's initialisation "
                                                                 "(the baseline of a fine-tuning study)")
     f.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    f.add_argument("--eval-every", type=int, default=10_000, help="env steps between greedy evaluations")
+    f.add_argument("--eval-every", type=int, default=10_000,
+                   help="env steps between greedy evaluations (default: 10000)")
     f.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (default: 10)")
     f.set_defaults(func=_finetune)
 
@@ -61,5 +63,8 @@ def _finetune(args: argparse.Namespace) -> int:
     cfg = FinetuneConfig(args.algo, args.steps, 0 if args.from_scratch else args.critic_warmup, args.seed,
                          args.eval_every, args.eval_episodes, args.from_scratch)
     result = finetune(args.run_dir, cfg)
-    print(f"{result.path}: greedy return " + ", ".join(f"{r:.1f} at {s}" for s, r in sorted(result.returns.items())))
+    rounded = (f" ({result.env_steps} env steps: {args.algo.upper()} collects whole rollouts of {result.rollout}, "
+               f"so --steps {args.steps} rounds up)" if result.env_steps > args.steps else "")
+    print(f"{result.path}: greedy return " + ", ".join(f"{r:.1f} at {s}" for s, r in sorted(result.returns.items()))
+          + rounded)
     return 0

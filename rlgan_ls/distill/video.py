@@ -9,6 +9,7 @@ so recording works offline; TensorBoard gets an animated GIF in its Images tab (
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from .envs import EnvRecipe, make_env
 from .rollouts import eval_seed
 from .students import DistilledRun, load_run, student_actor
 
-__all__ = ["check_filmable", "record_video"]
+__all__ = ["check_filmable", "mp4_path", "record_video"]
 
 
 def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike | None = None,
@@ -35,6 +36,7 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
     run = run if isinstance(run, DistilledRun) else load_run(run)
     recipe, config = run.recipe, run.config
     check_filmable(recipe)
+    _quiet_sdl()
     env = make_env(recipe, render_mode="rgb_array")
     act = student_actor(run.student, run.spec.nvec, run.action_spec(env.action_space).to_env, "cpu")
     obs, _ = env.reset(seed=seed if seed is not None else eval_seed(int(config.get("seed", 0))))
@@ -51,7 +53,7 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
         done = terminated or truncated
     fps = int(env.metadata.get("render_fps") or 30)
     env.close()
-    out = Path(path) if path is not None else run.run.video_file
+    out = mp4_path(path) if path is not None else run.run.video_file
     _write_mp4(frames, out, fps)
     logger = run.run.open_logger()
     try:
@@ -59,6 +61,21 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
     finally:
         run.run.close()
     return out, total
+
+
+def mp4_path(path: str | os.PathLike) -> Path:
+    """Where an MP4 asked for at ``path`` goes: ``path`` itself, with ``.mp4`` added when it has another suffix."""
+    p = Path(path)
+    return p if p.suffix.lower() == ".mp4" else p.with_name(p.name + ".mp4")
+
+
+def _quiet_sdl() -> None:
+    """pygame's SDL prints "XDG_RUNTIME_DIR is invalid" on headless machines without one; give it a private
+    folder for this process (it only wants somewhere to put runtime files), and no audio device."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if not current or not os.path.isdir(current):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="rlgan-ls-xdg-")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
 def check_filmable(recipe: EnvRecipe) -> None:

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ...errors import UsageError
+from ...progress import progress as progress_display
 from ...storage import cache_root, read_json, sanitize, writable_folder, write_json
 from ..envs import EnvRecipe, make_vec
 from ..rollouts import eval_seed, evaluate
@@ -114,17 +114,15 @@ def train_teacher(req: TeacherRequest, eval_episodes: int = 20, progress: bool =
     """Train a teacher (announced in one line on stderr), evaluate it, and store both in the cache."""
     path, algo, params = teacher_path(req)
     _, _, source = req.settings()
-    recipe, seed, hyperparams = req.recipe, req.seed, req.hyperparams
+    recipe, seed = req.recipe, req.seed
     import torch
 
     torch.set_num_threads(1)  # SB3's small MLPs train fastest on one thread
     model = build_model(recipe, algo, params, seed, source)  # builds the envs: fails fast on a missing extra
-    print(f"training a {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps with {source}"
-          f"{' and --hyperparams ' + ' '.join(hyperparams) if hyperparams else ''}; cached in {path.parent}",
-          file=sys.stderr)
+    print(f"training a {algo.upper()} teacher for {recipe.env_id}: {params['steps']} steps with {source}; cached in "
+          f"{path.parent}", file=sys.stderr)
     t0 = time.perf_counter()
-    with tqdm(total=params["steps"], desc=f"{algo} teacher {recipe.env_id}", unit="step", disable=not progress,
-              leave=False) as bar:
+    with progress_display(params["steps"], f"{algo} teacher {recipe.env_id}", progress, unit="step") as bar:
         model.learn(total_timesteps=params["steps"], callback=_progress_callback(bar))
     seconds = time.perf_counter() - t0
     returns = _returns(recipe, lambda obs: model.predict(obs, deterministic=True)[0], eval_episodes, eval_seed(seed))
@@ -150,7 +148,7 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _progress_callback(bar: tqdm) -> Any:
+def _progress_callback(bar: Any) -> Any:
     """An SB3 callback advancing ``bar`` by the env steps of each vector step (SB3's own needs rich)."""
     from stable_baselines3.common.callbacks import BaseCallback
 

@@ -67,21 +67,37 @@ def detect_sb3_algo(path: str | os.PathLike) -> str:
                      f"teacher")
 
 
+_LOADED: dict[tuple, Any] = {}
+"""Models loaded in this process, by file (path, size, modification time) and how they were loaded: a
+teacher is read-only, so a persistent sweep worker loads each one once for all its cells."""
+
+
 def load_model(path: str | os.PathLike, spaces: tuple[gym.Space, gym.Space], trust: bool = False,
                device: str = "cpu") -> Any:
     """Load an SB3 ``.zip`` for an env with ``spaces`` (observations, actions) without unpickling anything
-    (:mod:`.zipload`); ``trust`` loads it SB3's way instead, running its pickles (a warning says so)."""
-    from .zipload import CannotRebuild, SpaceMismatch, custom_objects
-
+    (:mod:`.zipload`); ``trust`` loads it SB3's way instead, running its pickles (a warning says so). The
+    same unchanged file asked for again in this process is the same model object."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'")
+    if trust:
+        print(PICKLE_WARNING, file=sys.stderr)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, trust, device, repr(spaces))
+    if key not in _LOADED:
+        if len(_LOADED) >= 8:
+            _LOADED.pop(next(iter(_LOADED)))
+        _LOADED[key] = _load(path, spaces, trust, device)
+    return _LOADED[key]
+
+
+def _load(path: Path, spaces: tuple[gym.Space, gym.Space], trust: bool, device: str) -> Any:
+    from .zipload import CannotRebuild, SpaceMismatch, custom_objects
+
     algo = detect_sb3_algo(path)
     cls = sb3_class(algo)
     custom = None
-    if trust:
-        print(PICKLE_WARNING, file=sys.stderr)
-    else:
+    if not trust:
         try:
             custom = custom_objects(path, cls, *spaces)
         except SpaceMismatch as e:
@@ -132,7 +148,9 @@ def teacher_settings(recipe: EnvRecipe, algo: str | None, steps: int | None,
         params, source = recipe.teacher_params(algo), f"envs/{recipe.name}.toml"
     else:
         params, source = {"n_envs": 1}, "Stable-Baselines3's defaults"
-    params.update(parse_hyperparams(hyperparams))
+    params.update(check_hyperparams(algo, hyperparams))
+    if hyperparams:
+        source += " and --hyperparams " + " ".join(hyperparams)
     if steps is not None:
         if steps < 1:
             raise UsageError(f"--steps must be >= 1, got {steps}")
@@ -141,6 +159,44 @@ def teacher_settings(recipe: EnvRecipe, algo: str | None, steps: int | None,
         raise UsageError(f"--steps/--teacher-steps: {recipe.name} has no [{algo}] settings in an env recipe, so the "
                          f"teacher is trained with {source}; give its budget, e.g. --steps 100000")
     return algo, params, source
+
+
+_OWN_KEYS = {"steps", "n_envs", "net_arch", "noise_type", "noise_std"}  # read by rlgan-ls, not SB3
+_SET_BY_US = {"policy", "env", "seed", "device", "verbose", "_init_setup_model"}
+_SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}  # a number or lin_<number>
+
+
+def check_hyperparams(algo: str, items: Sequence[str]) -> dict[str, Any]:
+    """``--hyperparams`` parsed and checked against the SB3 class's own arguments: an unknown key, or a value
+    of the wrong kind, is a :class:`UsageError` naming the item and why."""
+    import inspect
+
+    params = inspect.signature(sb3_class(algo).__init__).parameters
+    parsed = parse_hyperparams(items)
+    for item, (key, value) in zip(items, parsed.items()):
+        if key in _SET_BY_US or (key not in params and key not in _OWN_KEYS):
+            valid = sorted((set(params) - _SET_BY_US - {"self"}) | _OWN_KEYS)
+            why = "is set by rlgan-ls" if key in _SET_BY_US else f"is not a setting of {algo.upper()}"
+            raise UsageError(f"--hyperparams {item}: {key!r} {why}; valid keys: {', '.join(valid)}")
+        default = params[key].default if key in params else None
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in _SCHEDULED and not (number or value is None or _is_schedule(value)):
+            raise UsageError(f"--hyperparams {item}: {key} takes a number or lin_<number> (a linear schedule)")
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise UsageError(f"--hyperparams {item}: {key} takes True or False")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and key not in _SCHEDULED \
+                and not number:
+            raise UsageError(f"--hyperparams {item}: {key} takes a number")
+        if isinstance(default, int) and not isinstance(default, bool) and number and not float(value).is_integer():
+            raise UsageError(f"--hyperparams {item}: {key} takes a whole number")
+    return parsed
+
+
+def _is_schedule(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and value.startswith("lin_") and float(value[4:]) >= 0
+    except ValueError:
+        return False
 
 
 def schedule(value: Any) -> Any:
