@@ -1,6 +1,6 @@
 """When does smoothing help a distilled student? The distillation studies of issue 20, each a sweep and a report.
 
-    python bench/bench_regimes.py noise        [--seeds 0 1 2 3 4] [--logdir DIR] [--workers 2]
+    python bench/bench_regimes.py noise        [--method bc|dagger] [--seeds 0 1 2 3 4] [--logdir DIR]
     python bench/bench_regimes.py flip         (after noise: its flipped cells against soft-target cells)
     python bench/bench_regimes.py demos-probe  --task CartPole-v1 --demos 16 32 64 128 [--wide 1024]
     python bench/bench_regimes.py demos        --task CartPole-v1 --demos 32 64 256 [--wide 1024]
@@ -72,8 +72,8 @@ def _runs(exp: Path, task: str, alpha: float, seeds: Sequence[int], label: str =
 
 
 def noise(args: argparse.Namespace) -> None:
-    exp = Path(args.logdir) / "noise"
-    common = dict(alphas=ALPHAS, seeds=args.seeds, logdir=exp, extra=["--method", "bc"], workers=args.workers,
+    exp = Path(args.logdir) / ("noise" if args.method == "bc" else f"noise-{args.method}")
+    common = dict(alphas=ALPHAS, seeds=args.seeds, logdir=exp, extra=["--method", args.method], workers=args.workers,
                   ensemble=True)
     eps = f"label_noise={','.join(NOISE)}"
     wall = _sweep(SweepPlan("distill", tasks=list(DISCRETE), grid=Grid.parse("distill", [eps]), **common))
@@ -178,6 +178,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--workers", type=int, default=1, help="ensembles trained at once (each uses the CPU's threads)")
     ap.add_argument("--logdir", default="runs/bench-regimes")
+    ap.add_argument("--method", default="bc", choices=["bc", "dagger"], help="noise: BC (the study) or DAgger")
     ap.add_argument("--task", default="CartPole-v1", help="demos: the task")
     ap.add_argument("--demos", type=int, nargs="+", default=[16, 32, 64, 128, 256], help="demos: the budgets")
     ap.add_argument("--wide", type=int, default=1024, help="demos: the wide student's width (the default is 64)")
