@@ -291,3 +291,21 @@ def test_factors_are_reported_per_level_with_their_own_iqm(tmp_path):
     # P(alpha beats 0) within each level, counted by hand: 5, 6, 7, 8 beat 0-3 (4 pairs each), 19 beats all 5
     assert float(rows[(0.2, 0.3)]["explore/entropy_poi"]) == pytest.approx(21 / 25)
     assert (report.out / "levels.png").is_file() and "label_noise=0.2" in (report.out / "report.md").read_text()
+
+
+def test_a_setting_derived_from_a_factor_may_differ_between_levels_only(tmp_path):
+    exp = tmp_path / "wide"
+    for width in (64, 256):
+        for alpha in (0.0, 0.3):
+            for seed in range(2):
+                student = {"arch": "mlp", "width": width}  # what the run derives from its width
+                _fake_run(exp / f"w{width}", alpha, seed, width=width, student=student)
+    for d in list((exp / "w64").iterdir()) + list((exp / "w256").iterdir()):
+        d.rename(exp / f"{d.name}-{d.parent.name}")
+    report = compare(exp, reps=0, factors=["width"])
+    assert set(report.levels) == {"width=64", "width=256"}
+    # A difference inside one level is still refused, even where a factor is declared.
+    odd = Run(_fake_run(exp / "odd", 0.0, 7, width=64, student={"arch": "cnn", "width": 64}))
+    odd.path.rename(exp / "CartPole-v1-a0-s7-odd")
+    with pytest.raises(UsageError, match="differ in student"):
+        compare(exp, reps=0, factors=["width"])

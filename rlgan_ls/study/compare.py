@@ -114,13 +114,17 @@ def _check_unique(runs: list[Run], factors: Sequence[str]) -> None:
 
 def _check_one_setting(runs: list[Run], exp: Path, factors: Sequence[str]) -> None:
     """Within each task, runs must agree on every setting that shapes the results, but alpha, seed and the
-    declared factors."""
+    declared factors. A setting derived from a factor (the student's architecture from its width) may differ
+    between the factor's levels, never within one."""
     for task in sorted({r.task for r in runs}):
         members = [r for r in runs if r.task == task]
         keys = sorted(set().union(*(r.config for r in members)) - _FREE - set(factors))
         for key in keys:
             values = {repr(r.config.get(key)) for r in members}
-            if len(values) > 1:
+            per_level: dict[str, set[str]] = {}
+            for r in members:
+                per_level.setdefault(level_of(r, factors), set()).add(repr(r.config.get(key)))
+            if len(values) > 1 and (not factors or any(len(v) > 1 for v in per_level.values())):
                 raise UsageError(f"{exp}: the runs on {task} differ in {key} ({', '.join(sorted(values))}), not only "
                                  f"in alpha, seed and the declared factors; declare it (compare --factor {key}) or "
                                  f"compare one setting at a time (one experiment folder each)")
