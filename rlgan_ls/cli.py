@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "rlgan_ls.core_demo",
     "rlgan_ls.dcgan.commands",
     "rlgan_ls.dcgan.sample_commands",
+    "rlgan_ls.dcgan.score_commands",
     "rlgan_ls.distill.commands",
     "rlgan_ls.distill.sb3_commands",
     "rlgan_ls.study.sweep",

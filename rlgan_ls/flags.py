@@ -32,10 +32,11 @@ def field_docs(cls: type) -> dict[str, str]:
 
 def arg_type(hint: Any) -> tuple[Any, list[str] | None, str | None]:
     """argparse ``type``, ``choices`` and ``nargs`` for a field's type hint (``X | None`` counts as ``X``;
-    a tuple or list of X takes one or more values)."""
+    a tuple or list of X takes one or more values, and so does ``X | tuple[X, ...]``)."""
     args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(args) == 1:
-        hint = args[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        several = [a for a in args if typing.get_origin(a) in (tuple, list)]
+        hint = several[0] if several else args[0] if len(args) == 1 else hint
     if typing.get_origin(hint) in (tuple, list):
         item, choices, _ = arg_type(typing.get_args(hint)[0])
         return item, choices, "+"

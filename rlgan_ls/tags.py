@@ -55,6 +55,14 @@ VIDEO = "eval/video"
 ENV_STEPS = "train/env_steps"
 DATASET_SIZE = "train/dataset_size"
 
+
+def per_task(tag: str, task: str) -> str:
+    """A distillation tag of one task of a multi-task run: ``eval/normalized_return`` ->
+    ``eval/<task>/normalized_return`` (the run's own ``eval/normalized_return`` is the tasks' geometric mean)."""
+    namespace, _, name = tag.partition("/")
+    return f"{namespace}/{task}/{name}"
+
+
 # ------------------------------------------------------------------------------------------ GAN
 LOSS_D = "loss/discriminator"
 LOSS_G = "loss/generator"
@@ -77,7 +85,10 @@ CLASS_COVERAGE = "eval/class_coverage"
 CLASS_KL = "eval/class_kl"
 CONFIDENT_FRAC = "eval/confident_frac"
 MODES = "eval/modes"
-"""Stacked MNIST: how many of the 1000 modes the generated samples hit."""
+"""Stacked MNIST: how many of the 1000 modes the generated samples hit (at least once, PacGAN's count)."""
+MODES_ROBUST = "eval/modes_robust"
+"""Stacked MNIST: modes holding at least k of the N samples (k = max(1, ceil(N / 3000))), a count that the
+classifier's misreads cannot inflate (:mod:`rlgan_ls.dcgan.evaluation`)."""
 MODE_KL = "eval/mode_kl"
 """Stacked MNIST: KL(generated mode histogram || uniform over the 1000 modes), nats."""
 CLASSIFIER_ACCURACY = "eval/classifier_accuracy"
@@ -94,17 +105,17 @@ CURVES: dict[Kind, tuple[str, ...]] = {
 TABLE: dict[Kind, tuple[str, ...]] = {
     "distill": (ENTROPY, NORMALIZED_RETURN, RETURN_MEAN, RETURN_STD, ACTION_ERROR, LOSS_KL_UNIFORM, LOSS_CE_TEACHER,
                 AGREEMENT, KL_TEACHER_STUDENT, ECE),
-    "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, MODES, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+    "gan": (GRAD_G_MEAN, D_REAL, D_FAKE, FD, MODES, MODES_ROBUST, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Final values tabulated per alpha (from ``metrics.json``)."""
 LAYOUT: dict[Kind, tuple[str, ...]] = {
     "distill": TABLE["distill"],
-    "gan": (GRAD_G, D_REAL, D_FAKE, FD, MODES, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
+    "gan": (GRAD_G, D_REAL, D_FAKE, FD, MODES, MODES_ROBUST, MODE_KL, CLASS_COVERAGE, CLASS_KL, LOSS_D, LOSS_G),
 }
 """Tags that TensorBoard's custom-scalars layout draws for every run in one chart each."""
 INTERVALS: dict[Kind, tuple[str, ...]] = {
     "distill": (NORMALIZED_RETURN, ENTROPY, ACTION_ERROR),
-    "gan": (GRAD_G_MEAN, D_REAL, FD, MODES, CLASS_COVERAGE),
+    "gan": (GRAD_G_MEAN, D_REAL, FD, MODES_ROBUST, MODES, CLASS_COVERAGE),
 }
 """The metrics the report leads with: IQM and its interval per alpha, and the probability of improvement."""
 CROSS_TASK: dict[Kind, tuple[str, ...]] = {
@@ -115,11 +126,12 @@ CROSS_TASK: dict[Kind, tuple[str, ...]] = {
 BETTER: dict[str, int] = {
     NORMALIZED_RETURN: 1, RETURN_MEAN: 1, RETURN_VS_TEACHER: 1, ENTROPY: 1, AGREEMENT: 1, ACTION_ERROR: -1,
     KL_TEACHER_STUDENT: -1, ECE: -1, GRAD_G_MEAN: 1, FD: -1, CLASS_COVERAGE: 1, CLASS_KL: -1, MODES: 1, MODE_KL: -1,
+    MODES_ROBUST: 1,
 }
 """+1 where larger is better, -1 where smaller is (for the probability of improvement); for entropy, larger
 is the effect smoothing is meant to have (a more exploratory student)."""
 HPARAM_METRICS: dict[Kind, tuple[str, ...]] = {
     "distill": (NORMALIZED_RETURN, RETURN_MEAN, ENTROPY),
-    "gan": (FD, MODES, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
+    "gan": (FD, MODES, MODES_ROBUST, CLASS_COVERAGE, D_REAL, GRAD_G_MEAN),
 }
 """Metrics the HParams tab lists beside each run's settings."""

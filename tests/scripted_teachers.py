@@ -48,3 +48,22 @@ def swing_up(obs: np.ndarray) -> np.ndarray:
     balance = -(_K_LQR[0] * th + _K_LQR[1] * thdot)
     u = np.where(np.abs(th) < _CAPTURE, balance, pump)
     return np.clip(u, -2.0, 2.0).astype(np.float32)[:, None]
+
+
+def breakout_teacher(obs: np.ndarray) -> np.ndarray:
+    """MinAtar Breakout-v1 planes (N, 4, 10, 10), 0/255 (paddle, ball, trail, bricks): move the paddle under the
+    ball's column (actions: 0 stay, 1 left, 2 right)."""
+    paddle = obs[:, 0].max(axis=1).argmax(axis=1)  # (N,) the paddle's column
+    ball = obs[:, 1].max(axis=1).argmax(axis=1)
+    return np.where(ball < paddle, 1, np.where(ball > paddle, 2, 0)).astype(np.int64)
+
+
+def invaders_teacher(obs: np.ndarray) -> np.ndarray:
+    """MinAtar SpaceInvaders-v1 planes (N, 6, 10, 10) (cannon, aliens, ...): fire while an alien is above the
+    cannon, else move towards the nearest alien column (actions: 0 stay, 1 left, 2 right, 3 fire)."""
+    cannon = obs[:, 0].max(axis=1).argmax(axis=1)  # (N,)
+    columns = obs[:, 1].max(axis=1) > 0  # (N, 10) columns holding an alien
+    above = columns[np.arange(len(obs)), cannon]
+    distance = np.where(columns, np.abs(np.arange(10)[None] - cannon[:, None]), 99)
+    target = distance.argmin(axis=1)
+    return np.where(above, 3, np.where(target < cannon, 1, 2)).astype(np.int64)

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rlgan_ls.dcgan import evaluation
+from rlgan_ls.dcgan import classifier
 from rlgan_ls.dcgan.data import load_dataset
 from rlgan_ls.dcgan.evaluation import Evaluator, class_stats
 
@@ -54,7 +54,7 @@ def test_evaluator_separates_real_from_noise_and_caches(monkeypatch: pytest.Monk
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached classifier should have been loaded")
 
-    monkeypatch.setattr(evaluation, "_train", no_training)
+    monkeypatch.setattr(classifier, "_train", no_training)
     again = Evaluator.build(data, steps=120)
     assert again.accuracy == ev.accuracy
     for a, b in zip(again.classifier.state_dict().values(), ev.classifier.state_dict().values()):

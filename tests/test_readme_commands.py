@@ -54,6 +54,10 @@ COMMANDS: dict[str, str] = {
         "rlgan-ls sample runs/digits-one-sided-a0.1-ns-s0 --n 64 --grid --out grid.png",
     "rlgan-ls export-generator runs/digits-one-sided-a0.1-ns-s0 --out G.safetensors [--step latest|K]":
         "rlgan-ls export-generator runs/digits-one-sided-a0.1-ns-s0 --out G.safetensors --step latest",
+    "rlgan-ls score samples.npz --dataset digits":  # the run's evaluator: its 64 digits, a 20-step classifier
+        "rlgan-ls score samples.npz --dataset digits --max-images 64 --classifier-steps 20",
+    "rlgan-ls score samples --dataset digits --json":
+        "rlgan-ls score samples --dataset digits --max-images 64 --classifier-steps 20 --json",
     "rlgan-ls sweep distill --env CartPole-v1 Acrobot-v1 --alpha 0 0.1 0.3 --seed 0 1 2 3 4 --workers 2 "
     "--logdir runs/classic-ls":
         f"rlgan-ls sweep distill --env CartPole-v1 --alpha 0 0.1 --seed 0 --workers 2 --logdir runs/classic-ls "
@@ -80,6 +84,21 @@ COMMANDS: dict[str, str] = {
         "--eval-every 256 --eval-episodes 1",
     "rlgan-ls evaluate runs/CartPole-v1-dagger-a0.1-s0 --video [PATH]":
         "rlgan-ls evaluate runs/CartPole-v1-dagger-a0.1-s0 --episodes 1 --envs 1 --video clip.mp4",
+    "rlgan-ls teacher --env MinAtar/Breakout-v1":
+        "rlgan-ls teacher --env MinAtar/Breakout-v1 --steps 1024 --no-progress",
+    "rlgan-ls distill --env MinAtar/Breakout-v1 --alpha 0.1 --seed 0":
+        f"rlgan-ls distill --env MinAtar/Breakout-v1 --alpha 0.1 --seed 0 {TINY_DISTILL} --teacher-steps 1024 "
+        f"--no-progress",
+    "rlgan-ls evaluate runs/MinAtar-Breakout-v1-dagger-a0.1-s0 --video":
+        "rlgan-ls evaluate runs/MinAtar-Breakout-v1-dagger-a0.1-s0 --episodes 1 --envs 1 --video",
+    "rlgan-ls distill --env MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1 MinAtar/Freeway-v1 --alpha 0.1 --seed 0":
+        "skip: trains two more MinAtar teachers and measures Freeway's random return (2500-step episodes); "
+        "tests/test_minatar.py trains a multi-task student on a tiny budget and evaluates each head",
+    "rlgan-ls evaluate runs/MinAtar-Breakout-v1-MinAtar-SpaceInvaders-v1-MinAtar-Freeway-v1-dagger-a0.1-s0 "
+    "--env MinAtar/Freeway-v1": "skip: the run of the command before; tests/test_minatar.py runs evaluate --env",
+    "rlgan-ls distill --env BreakoutNoFrameskip-v4 --teacher BreakoutNoFrameskip-v4.zip --alpha 0.1":
+        "skip: needs a zoo agent's zip, which cannot be downloaded here; tests/test_atari.py runs the same path "
+        "with a teacher trained on the spot",
 }
 
 

@@ -61,6 +61,7 @@ def _main(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     metrics = train_gan(cfg, resume=args.resume).metrics
-    keys = (tags.D_REAL, tags.D_FAKE, tags.GRAD_G_MEAN, tags.FD, tags.CLASS_COVERAGE, tags.CLASS_KL, tags.MODES)
+    keys = (tags.D_REAL, tags.D_FAKE, tags.GRAD_G_MEAN, tags.FD, tags.CLASS_COVERAGE, tags.CLASS_KL, tags.MODES,
+            tags.MODES_ROBUST)
     print("  ".join(f"{k}={metrics[k]:.4g}" for k in keys if k in metrics))
     return 0

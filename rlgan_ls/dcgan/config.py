@@ -58,7 +58,7 @@ class GANConfig(RunConfig):
     generator_loss: GeneratorLoss = "non-saturating"
     """Generator objective: non-saturating -log D(G(z)) or minimax log(1 - D(G(z)))."""
     steps: int = resumable(2000)
-    """Total number of training steps (one D update and one G update each)."""
+    """Total number of training steps (--d-steps D updates and one G update each)."""
     batch_size: int = 64
     """Global batch size (split evenly over DDP processes)."""
     lr_g: float = 2e-4
@@ -75,6 +75,9 @@ class GANConfig(RunConfig):
     """Generator width (channels of its last hidden layer; doubles per stage towards the input)."""
     d_width: int = 64
     """Discriminator width (channels of its first layer; doubles per stage)."""
+    d_steps: int = 1
+    """Discriminator updates per step, each on the next real batch of the data order with fresh noise, before
+    the step's one generator update (k > 1 strengthens D; Goodfellow et al., 2014, Algorithm 1)."""
     augment: str = ""
     """DiffAugment policy for D's inputs, real and fake: comma-separated translation, cutout ("" for none)."""
     seed: int = 0
@@ -124,7 +127,7 @@ class GANConfig(RunConfig):
             raise UsageError(f"--augment: {e}") from None
         for flag, value, lo in (("--steps", self.steps, 1), ("--batch-size", self.batch_size, 2),
                                 ("--z-dim", self.z_dim, 1), ("--g-width", self.g_width, 1),
-                                ("--d-width", self.d_width, 1),
+                                ("--d-width", self.d_width, 1), ("--d-steps", self.d_steps, 1),
                                 ("--log-every", self.log_every, 1),
                                 ("--layer-grad-every", self.layer_grad_every, 1),
                                 ("--eval-every", self.eval_every, 1), ("--eval-samples", self.eval_samples, 2),

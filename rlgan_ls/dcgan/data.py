@@ -221,7 +221,7 @@ class BatchOrder:
 
     Epoch ``e`` is the permutation ``DistributedSampler`` draws for ``set_epoch(e)`` (shuffled,
     sharded over ranks, ``drop_last``); resuming at any step replays the same order without saving
-    loader state.
+    loader state. A step of ``--d-steps k`` takes the next k batches (:meth:`step_indices`).
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
@@ -244,3 +244,9 @@ class BatchOrder:
             self._indices = torch.as_tensor(list(iter(self.sampler)), dtype=torch.long)
             self._epoch = epoch
         return self._indices[i * self.batch_size:(i + 1) * self.batch_size]
+
+    def step_indices(self, step: int, batches: int = 1) -> Tensor:
+        """Dataset indices of training step ``step`` that takes ``batches`` batches (``--d-steps``): batches
+        ``step * batches`` to ``step * batches + batches - 1`` of the order, concatenated
+        ``(batches * batch_size,)``."""
+        return torch.cat([self.indices(step * batches + i) for i in range(batches)])

@@ -88,8 +88,9 @@ def train_gan(cfg: GANConfig, resume: str | os.PathLike | None = None) -> GANRes
 def _check_resume(cfg: GANConfig, ckpt: dict, run_dir: str) -> None:
     """``cfg`` may differ from the run's own config only in resumable fields, and must go further."""
     stored = ckpt["config"]
-    changed = [f.name for f in dataclasses.fields(cfg)
-               if f.name not in resumable_fields(GANConfig) and getattr(cfg, f.name) != stored.get(f.name)]
+    # A setting newer than the checkpoint (absent from it) had its default's effect: e.g. d_steps 1.
+    changed = [f.name for f in dataclasses.fields(cfg) if f.name not in resumable_fields(GANConfig)
+               and getattr(cfg, f.name) != stored.get(f.name, f.default)]
     if changed:
         flags = ", ".join(f"--{n.replace('_', '-')} ({stored.get(n)!r} -> {getattr(cfg, n)!r})" for n in changed)
         allowed = ", ".join("--" + n.replace("_", "-") for n in resumable_fields(GANConfig))
@@ -127,7 +128,7 @@ def _loop(cfg: GANConfig, state: GANState, data: ImageData, order: BatchOrder, r
     bar = rec.run.progress(cfg.steps, enabled=cfg.progress and rec.info.is_main, initial=state.step, unit="step")
     try:
         while state.step < cfg.steps:
-            rec.add(step(data.batch(order.indices(state.step), rec.info.device, step.memory_format)))
+            rec.add(step(data.batch(order.step_indices(state.step, cfg.d_steps), rec.info.device, step.memory_format)))
             state.step += 1
             if state.step % cfg.layer_grad_every == 0:
                 rec.add_layer_norms(layer_grad_norms(state.G))

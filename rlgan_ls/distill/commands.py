@@ -19,14 +19,14 @@ import numpy as np
 
 from .. import tags
 from ..errors import UsageError
-from ..flags import add_config_flags, flags_layer
+from ..flags import add_config_flags, field_docs, flags_layer, help_text
 from ..recipes import recipe_summary
 from ..storage import writable_file
-from .config import DistillConfig
+from .config import DistillConfig, task_name
 from .envs import TEACHER_ALGOS, make_vec, resolve_env
 from .rollouts import EVAL_SEED_OFFSET
 
-__all__ = ["register"]
+__all__ = ["config_from_args", "register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--recipe", default=None, help="agent recipe name or .toml path (default: agents/<env>.toml "
                                                   "if it exists)")
-    add_config_flags(d, DistillConfig)
+    d.add_argument("--env", nargs="+", default=None, metavar="ENV",
+                   help=help_text(field_docs(DistillConfig)["env"], DistillConfig.env))
+    add_config_flags(d, DistillConfig, skip=("env",))
     d.set_defaults(func=_distill)
 
     en = sub.add_parser("ensemble", help="train distillation runs together as one stacked student "
@@ -78,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=None,
                    help=f"evaluation seed (default: the run's seed + {EVAL_SEED_OFFSET}, as in its final evaluation)")
     e.add_argument("--envs", type=int, default=10, help="parallel environments (default: 10)")
+    e.add_argument("--env", default=None, metavar="TASK",
+                   help="a multi-task run: the env whose head to evaluate (one of the run's --env)")
     e.add_argument("--json", action="store_true", help="print a JSON object instead")
     e.add_argument("--video", nargs="?", const="", default=None, metavar="PATH",
                    help="also film one greedy episode: an MP4 (default RUN_DIR/student.mp4) and eval/video in the "
@@ -114,10 +118,17 @@ def _teacher(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------ distill
 
+def config_from_args(args: argparse.Namespace) -> DistillConfig:
+    """The config of parsed ``distill`` flags: defaults, the agent recipe, then the flags given."""
+    flags = flags_layer(args, DistillConfig)
+    env = task_name(flags.pop("env")) if "env" in flags else None
+    return DistillConfig.from_recipe(env, args.recipe, **flags)
+
+
 def _distill(args: argparse.Namespace) -> int:
     from .trainer import distill
 
-    result = distill(DistillConfig.from_recipe(args.env, args.recipe, **flags_layer(args, DistillConfig)))
+    result = distill(config_from_args(args))
     m = result.metrics
     print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} (normalized "
           f"{m[tags.NORMALIZED_RETURN]:.3f}: teacher 1, random 0), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
@@ -138,7 +149,7 @@ def _ensemble(args: argparse.Namespace) -> int:
     parser, cfgs = build_parser(), []
     for member in members:
         parsed = parser.parse_args([str(a) for a in member])
-        cfgs.append(DistillConfig.from_recipe(parsed.env, parsed.recipe, **flags_layer(parsed, DistillConfig)))
+        cfgs.append(config_from_args(parsed))
     failed = 0
     for cfg, result in zip(cfgs, distill_ensemble(cfgs)):
         if isinstance(result, Exception):
@@ -160,7 +171,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     if args.episodes < 1 or args.envs < 1:
         raise UsageError("--episodes and --envs must be >= 1")
-    run = load_run(args.run_dir)
+    run = load_run(args.run_dir, args.env)
     student, spec, config, recipe = run.student, run.spec, run.config, run.recipe
     if args.video is not None:
         from .video import check_filmable

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -20,7 +21,15 @@ from ..recipes import RunConfig
 from ..smoothing import check_alpha
 from .actions import DEFAULT_BINS
 
-__all__ = ["DistillConfig", "agent_recipe_name"]
+__all__ = ["TASK_SEPARATOR", "DistillConfig", "agent_recipe_name", "task_name"]
+
+TASK_SEPARATOR = "+"
+"""Joins the envs of a multi-task run into its task name (``--env A B`` is the task ``A+B``)."""
+
+
+def task_name(envs: str | Sequence[str]) -> str:
+    """The task of ``--env``: one env, or several joined by :data:`TASK_SEPARATOR`."""
+    return envs if isinstance(envs, str) else TASK_SEPARATOR.join(envs)
 
 
 def agent_recipe_name(env: str) -> str:
@@ -38,7 +47,9 @@ class DistillConfig(RunConfig):
                                           "demos")
 
     env: str = "CartPole-v1"
-    """Gymnasium id, ``module:EnvId`` or an ``envs/`` recipe name."""
+    """Gymnasium id, ``module:EnvId`` or an ``envs/`` recipe name; several (``--env A B C``, stored as ``A+B+C``)
+    train one multi-task student: a shared trunk over the observations padded to the most channels, one policy
+    head per env, each env's teacher labelling its own states, minibatches balanced over the envs."""
     method: Literal["bc", "dagger"] = "dagger"
     """``bc``: train on teacher rollouts; ``dagger``: the student acts, the teacher labels, data aggregates."""
     alpha: float = 0.1
@@ -64,9 +75,9 @@ class DistillConfig(RunConfig):
     """Entropy-bonus weight for ``--loss entropy-bonus``."""
     seed: int = 0
     """Seed for the student's initialisation, action sampling and the environments."""
-    teacher: str | None = None
-    """Path to an SB3 .zip teacher (loaded without unpickling; see --trust-teacher); default: the cached
-    teacher for the env recipe."""
+    teacher: str | tuple[str, ...] | None = None
+    """Path to an SB3 .zip teacher (loaded without unpickling; see --trust-teacher), one per --env in its
+    order; default: each env's cached teacher."""
     trust_teacher: bool = False
     """Load --teacher SB3's way, unpickling the entries that cannot be rebuilt otherwise; a pickle can run any
     code, so only for a file you trust."""
@@ -102,8 +113,9 @@ class DistillConfig(RunConfig):
     """Minibatch size."""
     lr: float = 3e-3
     """Adam learning rate."""
-    arch: Literal["auto", "mlp", "cnn"] = "auto"
-    """Student network: ``auto`` picks a CNN for uint8 image observations, an MLP otherwise."""
+    arch: Literal["auto", "mlp", "cnn", "small-cnn"] = "auto"
+    """Student network: ``auto`` picks a CNN for uint8 image observations (``small-cnn``, 3x3 convolutions, for
+    frames under 36 pixels, such as MinAtar's 10x10), an MLP otherwise."""
     width: int = 64
     """Hidden units per MLP layer (CNN: units of the dense head)."""
     depth: int = 2
@@ -134,6 +146,14 @@ class DistillConfig(RunConfig):
     """Show a progress bar."""
 
     def __post_init__(self) -> None:
+        if self.teacher is not None:
+            given = (self.teacher,) if isinstance(self.teacher, str) else tuple(self.teacher)
+            if len(given) != len(self.tasks):
+                raise UsageError(f"--teacher: {len(given)} teacher(s) for {len(self.tasks)} envs; give one per --env, "
+                                 f"in the order of --env (or none: each env's cached teacher)")
+            object.__setattr__(self, "teacher", given[0] if len(given) == 1 else given)
+        if len(set(self.tasks)) != len(self.tasks) or not all(self.tasks):
+            raise UsageError(f"--env {' '.join(self.tasks)}: name each env once")
         check_alpha(self.alpha, "--alpha", UsageError)
         if self.loss == "entropy-bonus" and self.alpha != 0.0:
             raise UsageError(f"--alpha {self.alpha} applies to --loss smoothed; with --loss entropy-bonus pass "
@@ -163,6 +183,16 @@ class DistillConfig(RunConfig):
             raise UsageError(f"--teacher-steps must be >= 1, got {self.teacher_steps}")
         if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
             raise UsageError(f"--device must be cpu or cuda[:N], got {self.device!r}")
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The envs this run learns: one, or several for a multi-task student."""
+        return tuple(self.env.split(TASK_SEPARATOR))
+
+    def task_config(self, i: int) -> DistillConfig:
+        """This config for task ``i`` alone: its env and its teacher (for resolving the teacher)."""
+        teacher = self.teacher[i] if isinstance(self.teacher, tuple) else self.teacher
+        return dataclasses.replace(self, env=self.tasks[i], teacher=teacher)
 
     def beta(self, round_idx: int) -> float:
         """Probability that the teacher (not the student) acts in DAgger round ``round_idx`` (0-based).

@@ -140,6 +140,8 @@ def distill_ensemble(cfgs: Sequence[DistillConfig], teacher: Any = None) -> list
         raise UsageError("an ensemble's runs must agree in every setting but "
                          f"{', '.join(sorted(MEMBER_SETTINGS))}; train the others in an ensemble of their own")
     first = cfgs[0]
+    if len(first.tasks) > 1:
+        raise UsageError(f"--ensemble trains single-task runs; train the multi-task student {first.env} without it")
     for c in cfgs:
         Run.check_logdir(c.logdir)
     env = probe_env(resolve_env(first.env), first.bins or DEFAULT_BINS, first.action_low, first.action_high)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import numpy as np
 from ..errors import UsageError
 from ..recipes import build_config, find_recipe, list_recipes, load_toml
 from .actions import DEFAULT_BINS, ActionSpec, action_spec
+from .wrappers import WRAPPERS, wrapper_for
 
 __all__ = [
     "EnvProbe",
@@ -60,6 +62,11 @@ class EnvRecipe:
     """Default teacher algorithm; one of the tables below. None when there is no recipe."""
     requires: str = ""
     """Pip extra the env needs (e.g. ``box2d``), named in the error when it is missing."""
+    wrapper: str = ""
+    """Observation preprocessing (:mod:`rlgan_ls.distill.wrappers`: ``minatar``, ``atari``); default: what
+    the env's family needs (every ``MinAtar/`` id gets ``minatar``, every ``NoFrameskip-v4`` id ``atari``)."""
+    wrapper_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of the wrapper (e.g. ``frame_stack``, ``max_steps``)."""
     ppo: dict[str, Any] | None = None
     """[ppo] table: SB3 PPO keyword arguments plus ``steps`` (the budget), ``n_envs``, and optionally
     ``net_arch``, ``policy_kwargs`` and, for off-policy algorithms, ``noise_type``/``noise_std``."""
@@ -77,6 +84,8 @@ class EnvRecipe:
     def __post_init__(self) -> None:
         if not self.env_id:
             raise UsageError(f'env recipe {self.name}: missing env_id = "..."')
+        if self.wrapper and self.wrapper not in WRAPPERS:
+            raise UsageError(f"env recipe {self.name}: wrapper = {self.wrapper!r}; choose one of {', '.join(WRAPPERS)}")
         if self.algo is not None and self.algo not in self.teachers:
             raise UsageError(f"env recipe {self.name}: algo = {self.algo!r} but there is no [{self.algo}] table")
         for a, params in self.teachers.items():
@@ -118,7 +127,7 @@ def _import_module_prefix(env: str) -> str:
 _FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("ALE/", "ale_py", "pip install 'rlgan-ls[atari]'"),
     ("NoFrameskip-v4", "ale_py", "pip install 'rlgan-ls[atari]'"),
-    ("MinAtar/", "minatar", "pip install minatar"),
+    ("MinAtar/", "minatar", "pip install 'rlgan-ls[minatar]'"),
 )
 
 
@@ -160,6 +169,9 @@ def resolve_env(name: str) -> EnvRecipe:
     recipe = (build_config(EnvRecipe, load_toml(path), {"name": name}, source=f"env recipe {path}") if path
               else EnvRecipe(name, name))
     recipe = dataclasses.replace(recipe, env_id=_import_module_prefix(recipe.env_id))
+    if not recipe.wrapper:  # the family's preprocessing, and the extra it needs (named like the wrapper)
+        family = wrapper_for(recipe.env_id)
+        recipe = dataclasses.replace(recipe, wrapper=family, requires=recipe.requires or family)
     _register_family(name, recipe.env_id)
     _check_registered(name, recipe.env_id)
     return recipe
@@ -191,7 +203,14 @@ def make_env(recipe: EnvRecipe, **kwargs: Any) -> gym.Env:
     """One environment of ``recipe`` (for libraries that build their own vector envs, e.g. SB3, and for
     rendering); ``kwargs`` (e.g. ``render_mode``) go to ``gymnasium.make`` beside the recipe's."""
     with _building(recipe):
-        return gym.make(recipe.env_id, **(recipe.make_kwargs | kwargs))
+        return _preprocess(recipe)(gym.make(recipe.env_id, **(recipe.make_kwargs | kwargs)))
+
+
+def _preprocess(recipe: EnvRecipe) -> Any:
+    """The recipe's observation preprocessing as a function ``env -> env`` (the identity without one)."""
+    if not recipe.wrapper:
+        return lambda env: env
+    return functools.partial(WRAPPERS[recipe.wrapper], **recipe.wrapper_kwargs)
 
 
 def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym.vector.VectorEnv:
@@ -199,8 +218,8 @@ def make_vec(recipe: EnvRecipe, num_envs: int, mode: VectorMode = "sync") -> gym
     next episode's first obs, so every step yields a state worth labelling)."""
     vector_kwargs = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
     with _building(recipe):
-        return gym.make_vec(recipe.env_id, num_envs=num_envs, vectorization_mode=mode,
-                            vector_kwargs=vector_kwargs, **recipe.make_kwargs)
+        return gym.make_vec(recipe.env_id, num_envs=num_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs,
+                            wrappers=[_preprocess(recipe)] if recipe.wrapper else None, **recipe.make_kwargs)
 
 
 @dataclass(frozen=True)

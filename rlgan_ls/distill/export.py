@@ -36,6 +36,10 @@ EXPORT_ALGOS = ("ppo", "a2c")
 def _policy_kwargs(student: nn.Module, spec: StudentSpec, critic: list[int]) -> tuple[str, dict[str, Any]]:
     if isinstance(student, MLPStudent):
         return "MlpPolicy", {"net_arch": {"pi": [spec.width] * spec.depth, "vf": critic}, "activation_fn": nn.Tanh}
+    if not isinstance(student, CNNStudent) or spec.arch != "cnn":
+        what = "one head of a multi-task student" if not isinstance(student, CNNStudent) else "a small-cnn student"
+        raise UsageError(f"export: {what} has no SB3 policy equivalent (export takes single-task MLP and Nature-CNN "
+                         f"students)")
     if spec.channels != 32:
         raise UsageError(f"export: a CNN student with --channels {spec.channels} has no SB3 equivalent (SB3's "
                          f"NatureCNN has 32 channels); train the student with --channels 32 to export it")

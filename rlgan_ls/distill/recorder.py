@@ -11,7 +11,7 @@ final evaluation (including labelling its states for the ``distill/*`` metrics).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -31,7 +31,7 @@ from .rounds import Round
 from .students import StudentSpec, save_student
 from .teachers import Labels, ResolvedTeacher, random_return
 
-__all__ = ["DistillRecorder", "measure"]
+__all__ = ["LOSS_TAGS", "DistillRecorder", "RoundsLog", "measure", "return_metrics"]
 
 LOSS_TAGS = (tags.LOSS_TOTAL, tags.LOSS_CE_TEACHER, tags.LOSS_KL_UNIFORM, tags.LOSS_KL_PRIOR)
 
@@ -65,7 +65,53 @@ def _calibration(student: Callable[[Tensor], Tensor], obs: np.ndarray, labels: L
             "count": bins[0].tolist(), "confidence": (bins[1] / count).tolist(), "target": (bins[2] / count).tolist()}
 
 
-class DistillRecorder:
+def return_metrics(returns: np.ndarray, teacher: ResolvedTeacher, measured: Callable[[], float],
+                   random: float) -> dict[str, float]:
+    """A student's evaluation ``returns`` beside its teacher's (cached, or ``measured``) and a random policy's
+    mean return ``random``: the ``eval/`` return metrics."""
+    teacher_return = teacher.return_mean
+    if teacher_return is None:
+        teacher_return = measured()
+    ret_mean, ret_std = float(np.mean(returns)), float(np.std(returns))
+    span = teacher_return - random
+    return {tags.RETURN_MEAN: ret_mean, tags.RETURN_STD: ret_std,
+            tags.RETURN_VS_TEACHER: ret_mean / teacher_return if teacher_return else math.nan,
+            tags.NORMALIZED_RETURN: (ret_mean - random) / span if span else math.nan,
+            tags.TEACHER_RETURN: teacher_return, tags.RANDOM_RETURN: random}
+
+
+class RoundsLog:
+    """What a distillation run keeps while it trains: its TensorBoard writer (charts ``layout``), its progress,
+    the beta and teacher's share of each round, the env steps so far and the scalars logged last."""
+
+    def __init__(self, cfg: DistillConfig, run: Run, layout: Sequence[str]) -> None:
+        self.cfg, self.run = cfg, run
+        self.logger = run.open_logger(layout)
+        self.bar = run.progress(cfg.rounds * (2 if cfg.method == "bc" else 1), enabled=cfg.progress)
+        self.betas: list[float] = []
+        """beta of each round."""
+        self.shares: list[float] = []
+        """Fraction of steps where the teacher acted, per round."""
+        self.env_steps = 0
+        self.last: dict[str, float] = {}
+        """The scalars logged last (the final loss terms come from here)."""
+
+    def start_clock(self) -> None:
+        """The first environment step happens next."""
+        self.run.start_clock()
+
+    def tick(self) -> None:
+        """One round (of collection or of fitting) done: the progress bar moves."""
+        self.bar.update(1)
+        if self.cfg.method == "dagger":
+            self.bar.set_postfix(beta=f"{self.betas[-1]:.2f}", loss=f"{self.last.get(tags.LOSS_TOTAL, math.nan):.3f}")
+
+    def close(self) -> None:
+        self.bar.close()
+        self.run.close()
+
+
+class DistillRecorder(RoundsLog):
     """The I/O of one distillation run. Make it with :meth:`create` (which writes ``config.json``).
 
     Args:
@@ -76,16 +122,8 @@ class DistillRecorder:
     """
 
     def __init__(self, cfg: DistillConfig, env: EnvProbe, teacher: ResolvedTeacher, run: Run) -> None:
-        self.cfg, self.env, self.teacher, self.run = cfg, env, teacher, run
-        self.logger = run.open_logger(tags.LAYOUT["distill"])
-        self.bar = run.progress(cfg.rounds * (2 if cfg.method == "bc" else 1), enabled=cfg.progress)
-        self.betas: list[float] = []
-        """beta of each round."""
-        self.shares: list[float] = []
-        """Fraction of steps where the teacher acted, per round."""
-        self.env_steps = 0
-        self.last: dict[str, float] = {}
-        """The scalars logged last (the final loss terms come from here)."""
+        super().__init__(cfg, run, tags.LAYOUT["distill"])
+        self.env, self.teacher = env, teacher
 
     @classmethod
     def create(cls, cfg: DistillConfig, env: EnvProbe, teacher: ResolvedTeacher, spec: StudentSpec,
@@ -97,10 +135,6 @@ class DistillRecorder:
                  "nvec": list(env.spec.nvec), "student": asdict(spec)}
         run.write_config("distill", {**cfg.record(), **facts, **({"ensemble": ensemble} if ensemble > 1 else {})})
         return cls(cfg, env, teacher, run)
-
-    def start_clock(self) -> None:
-        """The first environment step happens next."""
-        self.run.start_clock()
 
     def collected(self, batch: Round, dataset_size: int) -> dict[str, Any]:
         """Note a collected round; its scalars (beta, the teacher's share, the dataset size, the rollout return)."""
@@ -118,12 +152,6 @@ class DistillRecorder:
         if throughput:
             scalars[tags.SPS] = self.env_steps / self.run.seconds
         self.last = self.logger.scalars(scalars, self.env_steps)
-
-    def tick(self) -> None:
-        """One round (of collection or of fitting) done: the progress bar moves."""
-        self.bar.update(1)
-        if self.cfg.method == "dagger":
-            self.bar.set_postfix(beta=f"{self.betas[-1]:.2f}", loss=f"{self.last.get(tags.LOSS_TOTAL, math.nan):.3f}")
 
     def finish(self, student: nn.Module, spec: StudentSpec, ev: EvalResult, dataset_size: int,
                teacher_return: Callable[[], float]) -> dict[str, float]:
@@ -147,18 +175,4 @@ class DistillRecorder:
 
     def _returns(self, returns: np.ndarray, measured: Callable[[], float]) -> dict[str, float]:
         """The student's returns beside the teacher's (cached, or ``measured``) and a random policy's."""
-        cfg, resolved = self.cfg, self.teacher
-        teacher_return = resolved.return_mean
-        if teacher_return is None:
-            teacher_return = measured()
-        ret_mean, ret_std = float(np.mean(returns)), float(np.std(returns))
-        random = random_return(self.env.recipe, cfg.cache_dir)
-        span = teacher_return - random
-        return {tags.RETURN_MEAN: ret_mean, tags.RETURN_STD: ret_std,
-                tags.RETURN_VS_TEACHER: ret_mean / teacher_return if teacher_return else math.nan,
-                tags.NORMALIZED_RETURN: (ret_mean - random) / span if span else math.nan,
-                tags.TEACHER_RETURN: teacher_return, tags.RANDOM_RETURN: random}
-
-    def close(self) -> None:
-        self.bar.close()
-        self.run.close()
+        return return_metrics(returns, self.teacher, measured, random_return(self.env.recipe, self.cfg.cache_dir))

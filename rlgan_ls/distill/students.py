@@ -33,6 +33,7 @@ __all__ = [
     "MLPStudent",
     "StudentSpec",
     "build_student",
+    "conv_trunk",
     "greedy_actions",
     "load_run",
     "load_student",
@@ -48,7 +49,7 @@ __all__ = [
 class StudentSpec:
     """Architecture of a student: enough to rebuild it from a checkpoint."""
 
-    arch: Literal["mlp", "cnn"]
+    arch: Literal["mlp", "cnn", "small-cnn"]
     """Network kind."""
     obs_shape: tuple[int, ...]
     """Shape of one observation as the env returns it."""
@@ -60,6 +61,10 @@ class StudentSpec:
     """Dense hidden layers."""
     channels: int = 32
     """CNN only: channels of the first convolution."""
+    heads: tuple[tuple[int, ...], ...] = ()
+    """Multi-task: the choices per action dimension of each task's head (``nvec`` is their concatenation)."""
+    head_shapes: tuple[tuple[int, ...], ...] = ()
+    """Multi-task: each task's own observation shape (zero-padded to ``obs_shape`` on the way in)."""
 
 
 def _mlp(d_in: int, spec: StudentSpec, act: type[nn.Module]) -> nn.Sequential:
@@ -73,7 +78,8 @@ def _mlp(d_in: int, spec: StudentSpec, act: type[nn.Module]) -> nn.Sequential:
 
 
 class MLPStudent(nn.Module):
-    """``depth`` Tanh layers of ``width`` units on the flattened observation."""
+    """``depth`` Tanh layers of ``width`` units on the flattened observation (uint8 frames scaled to [0, 1],
+    as SB3's ``MlpPolicy`` scales image observations)."""
 
     def __init__(self, spec: StudentSpec) -> None:
         super().__init__()
@@ -83,11 +89,30 @@ class MLPStudent(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), *_mlp(obs_dim, spec, nn.Tanh))
 
     def forward(self, obs: Tensor) -> Tensor:  # (B, *obs_shape) -> (B, sum K)
-        return self.net(obs.float())
+        frames = obs.dtype == torch.uint8 and obs.dim() == 4
+        return self.net(obs.float() / 255.0 if frames else obs.float())
+
+
+SMALL_FRAMES = 36
+"""Frames smaller than this (in height or width) do not fit the Nature-DQN convolutions: ``small-cnn``."""
+
+
+def conv_trunk(arch: str, in_ch: int, ch: int) -> nn.Sequential:
+    """The convolutions of a CNN, ``(B, in_ch, H, W)`` floats -> ``(B, features)``: Nature-DQN's (8x8 stride 4,
+    4x4 stride 2, 3x3; ``ch``, 2 ch, 2 ch channels) for ``cnn``, or two 3x3 stride-1 convolutions (``ch``, 2 ch)
+    for ``small-cnn``, which fit MinAtar's 10x10 planes (10 -> 8 -> 6), as in Young and Tian's (2019) networks."""
+    if arch == "small-cnn":
+        return nn.Sequential(nn.Conv2d(in_ch, ch, 3), nn.ReLU(), nn.Conv2d(ch, 2 * ch, 3), nn.ReLU(), nn.Flatten())
+    return nn.Sequential(
+        nn.Conv2d(in_ch, ch, 8, stride=4), nn.ReLU(),
+        nn.Conv2d(ch, 2 * ch, 4, stride=2), nn.ReLU(),
+        nn.Conv2d(2 * ch, 2 * ch, 3, stride=1), nn.ReLU(),
+        nn.Flatten(),
+    )
 
 
 class CNNStudent(nn.Module):
-    """Three convolutions (Nature-DQN shapes, ``channels`` wide) and a dense head, for uint8 images.
+    """Convolutions (:func:`conv_trunk`, ``channels`` wide) and a dense head, for uint8 images.
 
     Accepts (B, H, W, C) or (B, C, H, W) frames, whichever the env returns (decided from the spec:
     a last dimension of 1, 3 or 4 that is smaller than the first is taken as channels-last).
@@ -98,13 +123,7 @@ class CNNStudent(nn.Module):
         h, w, c = spec.obs_shape
         self.channels_last = c in (1, 3, 4) and c < h
         in_ch, hh, ww = (c, h, w) if self.channels_last else spec.obs_shape
-        ch = spec.channels
-        self.conv = nn.Sequential(
-            nn.Conv2d(in_ch, ch, 8, stride=4), nn.ReLU(),
-            nn.Conv2d(ch, 2 * ch, 4, stride=2), nn.ReLU(),
-            nn.Conv2d(2 * ch, 2 * ch, 3, stride=1), nn.ReLU(),
-            nn.Flatten(),
-        )
+        self.conv = conv_trunk(spec.arch, in_ch, spec.channels)
         with torch.no_grad():
             n_flat = self.conv(torch.zeros(1, in_ch, hh, ww)).shape[1]
         self.head = _mlp(n_flat, spec, nn.ReLU)
@@ -118,22 +137,32 @@ class CNNStudent(nn.Module):
 
 def make_student(arch: str, env: EnvProbe, width: int, depth: int,
                  channels: int | None) -> tuple[nn.Module, StudentSpec]:
-    """The student network for ``env`` (``arch`` ``auto``: a CNN for uint8 frames, an MLP otherwise), its
-    initial weights drawn from torch's global RNG."""
-    arch = arch if arch != "auto" else ("cnn" if env.obs_kind == "image" else "mlp")
+    """The student network for ``env`` (``arch`` ``auto``: a CNN for uint8 frames, ``small-cnn`` for frames
+    under 36 pixels, an MLP otherwise), its initial weights drawn from torch's global RNG."""
+    arch = arch if arch != "auto" else auto_arch(env.obs_kind, env.obs_shape)
     spec = StudentSpec(arch, env.obs_shape, env.spec.nvec, width, depth, channels or 32)  # type: ignore[arg-type]
     return build_student(spec), spec
+
+
+def auto_arch(obs_kind: str, obs_shape: tuple[int, ...]) -> str:
+    """What ``--arch auto`` picks for observations of ``obs_kind`` and ``obs_shape``."""
+    if obs_kind != "image":
+        return "mlp"
+    return "small-cnn" if sorted(obs_shape)[1] < SMALL_FRAMES else "cnn"  # the middle size: H or W, not channels
 
 
 def build_student(spec: StudentSpec) -> nn.Module:
     if spec.arch == "mlp":
         return MLPStudent(spec)
     if len(spec.obs_shape) != 3:
-        raise UsageError(f"--arch cnn needs image observations (H, W, C) or (C, H, W), got shape {spec.obs_shape}")
+        raise UsageError(f"--arch {spec.arch} needs image observations (H, W, C) or (C, H, W), got shape "
+                         f"{spec.obs_shape}")
     try:
         return CNNStudent(spec)
     except RuntimeError:  # the convolutions do not fit in the frame
-        raise UsageError(f"--arch cnn needs frames of at least 36x36, got {spec.obs_shape}; use --arch mlp") from None
+        smallest = SMALL_FRAMES if spec.arch == "cnn" else 5
+        raise UsageError(f"--arch {spec.arch} needs frames of at least {smallest}x{smallest}, got {spec.obs_shape}; "
+                         f"use --arch {'small-cnn' if spec.arch == 'cnn' else 'mlp'}") from None
 
 
 # ----------------------------------------------------------------------- per-dimension helpers
@@ -188,7 +217,9 @@ def load_student(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     try:
         raw = state["spec"]
         spec = StudentSpec(arch=raw["arch"], obs_shape=tuple(raw["obs_shape"]), nvec=tuple(raw["nvec"]),
-                           width=raw["width"], depth=raw["depth"], channels=raw["channels"])
+                           width=raw["width"], depth=raw["depth"], channels=raw["channels"],
+                           heads=tuple(tuple(h) for h in raw.get("heads", ())),
+                           head_shapes=tuple(tuple(h) for h in raw.get("head_shapes", ())))
         student = build_student(spec).to(device)
         student.load_state_dict(state["state_dict"])
     except (KeyError, TypeError, RuntimeError) as e:
@@ -208,6 +239,8 @@ class DistilledRun:
     spec: StudentSpec
     config: dict[str, Any]
     recipe: EnvRecipe
+    task: str | None = None
+    """The env of a multi-task run this is the head of (None for a single-task run)."""
 
     @property
     def run_dir(self) -> Path:
@@ -220,13 +253,19 @@ class DistilledRun:
                            c.get("action_high"))
 
 
-def load_run(run_dir: str | os.PathLike) -> DistilledRun:
-    """The student of ``run_dir`` with its run config and env; :class:`UsageError` naming the folder when it
-    is not a finished distillation run."""
+def load_run(run_dir: str | os.PathLike, task: str | None = None) -> DistilledRun:
+    """The student of ``run_dir`` with its run config and env (for a multi-task run: the head of ``task``, one
+    of its envs); :class:`UsageError` naming the folder when it is not a finished distillation run."""
     run = Run.open(run_dir, kind="distill")
     if not run.student_file.is_file():
         raise UsageError(f"RUN_DIR {run.path} has no student yet: the distill run did not finish (rerun it)")
     student, spec, config = load_student(run.student_file)
     if "env" not in config:
         raise UsageError(f"{run.student_file} holds no run config; it was not written by 'distill'")
+    if spec.heads:
+        from .tasks import task_head
+
+        return task_head(run, student, spec, config, task)
+    if task is not None and task != config["env"]:
+        raise UsageError(f"--env {task}: {run.path} learned {config['env']} only")
     return DistilledRun(run, student, spec, config, resolve_env(config["env"]))

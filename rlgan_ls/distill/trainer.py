@@ -10,8 +10,9 @@ far. BC collects the same number of teacher-driven states first and trains after
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from .rounds import Round, RoundCollector, student_chooser
 from .students import StudentSpec, make_student, student_actor
 from .teachers import ResolvedTeacher, resolve_teacher
 
-__all__ = ["DistillResult", "Learner", "Member", "distill", "train_members"]
+__all__ = ["DistillResult", "Learner", "Member", "distill", "note_student", "train_members"]
 
 
 @dataclass
@@ -53,6 +54,8 @@ class DistillResult:
     """beta actually used in each round."""
     teacher_fraction: list[float]
     """Fraction of steps in each round where the teacher's action was executed."""
+    task_datasets: list[LabelledStates] = field(default_factory=list)
+    """A multi-task run: each env's labelled states (``dataset`` is the first env's)."""
 
 
 @dataclass
@@ -113,14 +116,20 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
 
     ``teacher`` (optional) is an SB3 model, a :class:`~rlgan_ls.distill.teachers.Teacher` or any
     callable ``obs -> actions or probabilities``; without it the env recipe's cached teacher is used
-    (trained first if missing, unless ``cfg.train_teacher`` is false).
+    (trained first if missing, unless ``cfg.train_teacher`` is false). Several envs (``cfg.tasks``) train
+    one multi-task student (:mod:`rlgan_ls.distill.multitask`; ``teacher``: one per env, in order).
     """
+    if len(cfg.tasks) > 1:
+        from .multitask import distill_multitask
+
+        return distill_multitask(cfg, teacher)
     Run.check_logdir(cfg.logdir)  # before the teacher, which may take minutes
     env = probe_env(resolve_env(cfg.env), cfg.bins or DEFAULT_BINS, cfg.action_low, cfg.action_high)
     resolved = resolve_teacher(cfg, env, teacher)
     torch.set_num_threads(cfg.threads)
     seeds = Seeds(cfg.seed)
     learner = Learner.create(cfg, env, resolved, seeds)
+    note_student(learner.spec, env.obs_kind)
     cfg = cfg.resolved(env.spec.box is not None, learner.spec.arch, resolved.algo, resolved.steps)
     rec = DistillRecorder.create(cfg, env, resolved, learner.spec)
     envs = make_vec(env.recipe, cfg.n_envs, cfg.vectorization)
@@ -146,6 +155,14 @@ def distill(cfg: DistillConfig, teacher: Any = None) -> DistillResult:
         envs.close()
         eval_envs.close()
     return DistillResult(rec.run.path, learner.student, metrics, learner.data, rec.betas, rec.shares)
+
+
+def note_student(spec: StudentSpec, obs_kind: str) -> None:
+    """Say what an MLP student does with image observations (allowed: a baseline without convolutions)."""
+    if spec.arch == "mlp" and obs_kind == "image":
+        inputs = int(np.prod(spec.obs_shape))
+        print(f"--arch mlp on image observations: the student flattens each {spec.obs_shape} frame into {inputs} "
+              f"inputs scaled to [0, 1], without convolutions (--arch auto picks a CNN)", file=sys.stderr)
 
 
 @dataclass

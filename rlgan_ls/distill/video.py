@@ -17,7 +17,7 @@ from gymnasium.error import DependencyNotInstalled
 
 from .. import tags
 from ..errors import UsageError
-from ..storage import temporary_beside
+from ..storage import sanitize, temporary_beside
 from .envs import EnvRecipe, make_env
 from .rollouts import eval_seed
 from .students import DistilledRun, load_run, student_actor
@@ -30,8 +30,9 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
     """Film one greedy episode of the student of ``run`` (a run directory, or one loaded with
     :func:`~rlgan_ls.distill.students.load_run`); return the MP4's path and the episode's return.
 
-    Default path ``<run_dir>/student.mp4``; default seed the run's evaluation seed. The clip is also
-    logged to the run's TensorBoard as ``eval/video``.
+    Default path ``<run_dir>/student.mp4`` (a task's head of a multi-task run: ``student-<task>.mp4``); default
+    seed the run's evaluation seed. The clip is also logged to the run's TensorBoard as ``eval/video``
+    (``eval/<task>/video``).
     """
     run = run if isinstance(run, DistilledRun) else load_run(run)
     recipe, config = run.recipe, run.config
@@ -53,11 +54,13 @@ def record_video(run: str | os.PathLike | DistilledRun, path: str | os.PathLike 
         done = terminated or truncated
     fps = int(env.metadata.get("render_fps") or 30)
     env.close()
-    out = mp4_path(path) if path is not None else run.run.video_file
+    label = sanitize(run.task) if run.task else None  # a multi-task run: one clip per task's head
+    default = run.run.video_file
+    out = mp4_path(path) if path is not None else default.with_stem(f"{default.stem}-{label}") if label else default
     _write_mp4(frames, out, fps)
     logger = run.run.open_logger()
-    try:
-        logger.animation(tags.VIDEO, frames[::2], fps=fps / 2)  # every other frame keeps the event file small
+    try:  # every other frame keeps the event file small
+        logger.animation(tags.per_task(tags.VIDEO, label) if label else tags.VIDEO, frames[::2], fps=fps / 2)
     finally:
         run.run.close()
     return out, total

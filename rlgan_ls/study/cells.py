@@ -213,10 +213,9 @@ def cell_config(cell: Cell) -> Any:
         from ..dcgan.commands import config_from_args
 
         return config_from_args(args)
-    from ..distill.config import DistillConfig
-    from ..flags import flags_layer
+    from ..distill.commands import config_from_args as distill_config
 
-    return DistillConfig.from_recipe(args.env, args.recipe, **flags_layer(args, DistillConfig))
+    return distill_config(args)
 
 
 def _last_line(path: Path) -> str:

@@ -102,11 +102,20 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def _env_key(recipe: EnvRecipe) -> dict[str, Any]:
+    """What identifies the env a teacher acts in: its id, ``gymnasium.make`` arguments and preprocessing (an
+    env without preprocessing keeps the key it had before preprocessing existed, and so its cached files)."""
+    key: dict[str, Any] = {"env": recipe.env_id, "kw": recipe.make_kwargs}
+    if recipe.wrapper:
+        key["wrapper"] = [recipe.wrapper, recipe.wrapper_kwargs]
+    return key
+
+
 def teacher_path(req: TeacherRequest) -> tuple[Path, str, dict[str, Any]]:
     """Cache path, algorithm and resolved settings of the requested teacher."""
     recipe = req.recipe
     algo, params, _ = req.settings()
-    digest = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "algo": algo, "seed": req.seed, "p": params})
+    digest = _digest({**_env_key(recipe), "algo": algo, "seed": req.seed, "p": params})
     return cache_dir(req.root) / f"{sanitize(recipe.env_id)}-{algo}-s{req.seed}-{digest}.zip", algo, params
 
 
@@ -171,7 +180,7 @@ def _returns(recipe: EnvRecipe, act: Callable[[np.ndarray], np.ndarray], episode
 def random_return(recipe: EnvRecipe, root: str | os.PathLike | None = None, episodes: int = RANDOM_EPISODES) -> float:
     """Mean return of a uniformly random policy on ``recipe`` over ``episodes`` (measured once, cached)."""
     seed = eval_seed(0)
-    key = _digest({"env": recipe.env_id, "kw": recipe.make_kwargs, "n": episodes, "seed": seed})
+    key = _digest({**_env_key(recipe), "n": episodes, "seed": seed})
     path = cache_dir(root) / f"random-{sanitize(recipe.env_id)}-{key}.json"
     if path.is_file():
         return float(read_json(path)["return_mean"])

@@ -17,7 +17,7 @@ import gymnasium as gym
 
 from ...errors import UsageError
 from ..actions import ActionSpec
-from ..envs import EnvProbe
+from ..envs import EnvProbe, EnvRecipe
 from .base import SB3Teacher, Teacher, as_teacher
 from .cache import TeacherRequest, get_teacher
 from .sb3 import load_model
@@ -45,10 +45,22 @@ class ResolvedTeacher:
 
 
 def load_sb3_teacher(path: str | os.PathLike, spec: ActionSpec, spaces: tuple[gym.Space, gym.Space],
-                     trust: bool = False, device: str = "cpu") -> SB3Teacher:
+                     trust: bool = False, device: str = "cpu",
+                     hint: str = "it was trained for another env") -> SB3Teacher:
     """An SB3 ``.zip`` for an env with ``spaces`` (observations, actions) as a teacher, loaded without
     unpickling anything unless ``trust`` (see :func:`~rlgan_ls.distill.teachers.sb3.load_model`)."""
-    return SB3Teacher(load_model(path, spaces, trust, device), spec)
+    return SB3Teacher(load_model(path, spaces, trust, device, hint), spec)
+
+
+def preprocessing_hint(recipe: EnvRecipe) -> str:
+    """What a teacher whose spaces are not the env's should be told: how the env preprocesses observations."""
+    if not recipe.wrapper:
+        return "it was trained for another env"
+    how = f"envs/{recipe.name}.toml" if recipe.algo or recipe.teachers else f"every {recipe.env_id} env"
+    settings = ", ".join(f"{k} = {v}" for k, v in recipe.wrapper_kwargs.items()) or "its defaults"
+    return (f"{recipe.name}'s observations come from the {recipe.wrapper} wrapper ({settings}; set by {how}); use "
+            f"a teacher trained with that preprocessing, or an env recipe (--env) whose wrapper_kwargs match the "
+            f"teacher's (e.g. frame_stack)")
 
 
 def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> ResolvedTeacher:
@@ -56,11 +68,12 @@ def resolve_teacher(cfg: DistillConfig, env: EnvProbe, teacher: Any = None) -> R
 
     The cached teacher is trained first when missing and ``cfg.train_teacher`` is true (minutes).
     """
+    assert not isinstance(cfg.teacher, tuple), "a multi-task config: resolve each task's teacher (task_config)"
     if teacher is not None:
         t = as_teacher(teacher, env.spec, env.action_space)
         resolved = ResolvedTeacher(t, "python", t.kind if isinstance(t, SB3Teacher) else None, None, None)
     elif cfg.teacher is not None:
-        t = load_sb3_teacher(cfg.teacher, env.spec, env.spaces, trust=cfg.trust_teacher)
+        t = load_sb3_teacher(cfg.teacher, env.spec, env.spaces, cfg.trust_teacher, hint=preprocessing_hint(env.recipe))
         resolved = ResolvedTeacher(t, str(cfg.teacher), t.kind, None, None)
     else:
         req = TeacherRequest(env.recipe, cfg.teacher_algo, cfg.teacher_seed or 0, cfg.teacher_steps,
@@ -77,7 +90,8 @@ def _check_teacher(resolved: ResolvedTeacher, cfg: DistillConfig, env: EnvProbe)
     t = resolved.teacher
     if isinstance(t, SB3Teacher) and tuple(t.model.observation_space.shape) != env.obs_shape:
         raise UsageError(f"--teacher {resolved.source}: it takes observations of shape "
-                         f"{t.model.observation_space.shape} but {cfg.env} gives {env.obs_shape}")
+                         f"{t.model.observation_space.shape} but {cfg.env} gives {env.obs_shape}; "
+                         f"{preprocessing_hint(env.recipe)}")
     if cfg.target == "soft":
         t.label(env.first_obs)  # one label tells whether a callable gives probabilities
         if not t.soft:

@@ -73,10 +73,11 @@ teacher is read-only, so a persistent sweep worker loads each one once for all i
 
 
 def load_model(path: str | os.PathLike, spaces: tuple[gym.Space, gym.Space], trust: bool = False,
-               device: str = "cpu") -> Any:
+               device: str = "cpu", hint: str = "it was trained for another env") -> Any:
     """Load an SB3 ``.zip`` for an env with ``spaces`` (observations, actions) without unpickling anything
     (:mod:`.zipload`); ``trust`` loads it SB3's way instead, running its pickles (a warning says so). The
-    same unchanged file asked for again in this process is the same model object."""
+    same unchanged file asked for again in this process is the same model object. ``hint`` ends the message
+    when the zip's spaces are not the env's."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"--teacher {path}: file does not exist; train one with 'rlgan-ls teacher'")
@@ -87,11 +88,11 @@ def load_model(path: str | os.PathLike, spaces: tuple[gym.Space, gym.Space], tru
     if key not in _LOADED:
         if len(_LOADED) >= 8:
             _LOADED.pop(next(iter(_LOADED)))
-        _LOADED[key] = _load(path, spaces, trust, device)
+        _LOADED[key] = _load(path, spaces, trust, device, hint)
     return _LOADED[key]
 
 
-def _load(path: Path, spaces: tuple[gym.Space, gym.Space], trust: bool, device: str) -> Any:
+def _load(path: Path, spaces: tuple[gym.Space, gym.Space], trust: bool, device: str, hint: str) -> Any:
     from .zipload import CannotRebuild, SpaceMismatch, custom_objects
 
     algo = detect_sb3_algo(path)
@@ -101,7 +102,7 @@ def _load(path: Path, spaces: tuple[gym.Space, gym.Space], trust: bool, device: 
         try:
             custom = custom_objects(path, cls, *spaces)
         except SpaceMismatch as e:
-            raise UsageError(f"--teacher {path}: {e}; it was trained for another env") from None
+            raise UsageError(f"--teacher {path}: {e}; {hint}") from None
         except CannotRebuild as e:
             raise UsageError(f"--teacher {path}: {e}; pass --trust-teacher to unpickle it (only for a file you "
                              f"trust: a pickle can run any code)") from None
@@ -161,8 +162,8 @@ def teacher_settings(recipe: EnvRecipe, algo: str | None, steps: int | None,
     return algo, params, source
 
 
-_OWN_KEYS = {"steps", "n_envs", "net_arch", "noise_type", "noise_std"}  # read by rlgan-ls, not SB3
-_SET_BY_US = {"policy", "env", "seed", "device", "verbose", "_init_setup_model"}
+_OWN_KEYS = {"steps", "n_envs", "net_arch", "noise_type", "noise_std", "policy"}  # read by rlgan-ls, not SB3
+_SET_BY_US = {"env", "seed", "device", "verbose", "_init_setup_model"}
 _SCHEDULED = {"learning_rate", "clip_range", "clip_range_vf"}  # a number or lin_<number>
 
 
@@ -217,19 +218,44 @@ def _action_noise(kind: str, std: float, space: gym.Space) -> Any:
     return classes[kind](mean=np.zeros(d), sigma=float(std) * np.ones(d))
 
 
+def default_policy(observation_space: gym.Space) -> str:
+    """SB3's policy for ``observation_space`` when a recipe names none: ``CnnPolicy`` (NatureCNN) for images
+    NatureCNN fits (uint8, at least 36x36), ``MlpPolicy`` otherwise."""
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    shape = observation_space.shape or ()
+    return "CnnPolicy" if is_image_space(observation_space) and sorted(shape)[1] >= 36 else "MlpPolicy"
+
+
+def _policy_kwargs(params: dict[str, Any], source: str) -> dict[str, Any]:
+    """``policy_kwargs`` with ``net_arch`` folded in and classes named by their dotted path (a recipe's
+    ``features_extractor_class = "rlgan_ls...SmallCNN"``) resolved among torch's, SB3's and the suite's."""
+    from .zipload import CannotRebuild, allowed_class
+
+    policy_kwargs = dict(params.get("policy_kwargs") or {})
+    if params.get("net_arch") is not None:
+        policy_kwargs["net_arch"] = list(params["net_arch"])
+    for key, value in policy_kwargs.items():
+        if isinstance(value, str) and key.endswith("_class"):
+            try:
+                policy_kwargs[key] = allowed_class(key, value)
+            except CannotRebuild as e:
+                raise UsageError(f"{source}: policy_kwargs {key} = {value!r}: {e}") from None
+    return policy_kwargs
+
+
 def build_model(recipe: EnvRecipe, algo: str, params: dict[str, Any], seed: int, source: str) -> Any:
     """An untrained SB3 model of ``algo`` on ``recipe`` with ``params`` (from :func:`teacher_settings`)."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    kw = {k: v for k, v in params.items() if k not in ("steps", "n_envs", "net_arch", "noise_type", "noise_std")}
-    policy_kwargs = dict(kw.pop("policy_kwargs", None) or {})
-    if params.get("net_arch") is not None:
-        policy_kwargs["net_arch"] = list(params["net_arch"])
+    kw = {k: v for k, v in params.items() if k not in _OWN_KEYS and k != "policy_kwargs"}
+    policy_kwargs = _policy_kwargs(params, source)
     venv = make_vec_env(lambda: make_env(recipe), n_envs=params.get("n_envs", 1), seed=seed)
     if params.get("noise_type"):
         kw["action_noise"] = _action_noise(params["noise_type"], params.get("noise_std", 0.1), venv.action_space)
+    policy = params.get("policy") or default_policy(venv.observation_space)
     try:
-        return sb3_class(algo)("MlpPolicy", venv, seed=seed, policy_kwargs=policy_kwargs or None, device="cpu",
+        return sb3_class(algo)(policy, venv, seed=seed, policy_kwargs=policy_kwargs or None, device="cpu",
                                verbose=0, **{k: schedule(v) for k, v in kw.items()})
     except TypeError as e:
         raise UsageError(f"{source}: a setting of the {algo.upper()} teacher is not an argument of it ({e})") from None

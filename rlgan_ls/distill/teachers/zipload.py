@@ -32,7 +32,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-__all__ = ["CannotRebuild", "SpaceMismatch", "custom_objects"]
+__all__ = ["CannotRebuild", "SpaceMismatch", "allowed_class", "custom_objects"]
 
 
 class CannotRebuild(ValueError):
@@ -136,10 +136,12 @@ def _plain(key: str, value: Any) -> Any:
     match = _CLASS_RE.match(value)
     if match is None:
         raise CannotRebuild(f"its policy_kwargs item {key!r} ({value[:60]}) can only be restored by unpickling")
-    return _allowed_class(key, match.group(1))
+    return allowed_class(key, match.group(1))
 
 
-def _allowed_class(key: str, dotted: str) -> type:
+def allowed_class(key: str, dotted: str) -> type:
+    """The class at the dotted path ``dotted`` if it is torch's, SB3's or the suite's; :class:`CannotRebuild`
+    naming ``key`` otherwise."""
     module, _, name = dotted.rpartition(".")
     if not dotted.startswith(_CLASS_HOMES):
         raise CannotRebuild(f"its policy_kwargs item {key!r} names {dotted}, which is not a torch, SB3 or rlgan-ls "
