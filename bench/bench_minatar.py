@@ -2,7 +2,7 @@
 
     python bench/bench_minatar.py teachers [--games Breakout SpaceInvaders Freeway]
     python bench/bench_minatar.py single   [--games ...] [--alphas 0 0.1 0.3] [--seeds 0 1 2] [--targets hard soft]
-    python bench/bench_minatar.py multi    [--games ...] [--alphas 0 0.1] [--seeds 0 1 2]
+    python bench/bench_minatar.py multi    [--games ...] [--alphas 0 0.1] [--seeds 0 1 2] [--multi-target soft]
     python bench/bench_minatar.py tables   (prints both tables from the runs already made)
 
 - teachers: ``rlgan-ls teacher --env MinAtar/<Game>-v1`` for each game (the env recipe's PPO with the
@@ -13,6 +13,8 @@
   time is the ensemble's.
 - multi: one student for all the games (``--env MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1 ...``), each
   game's cached teacher labelling its own states: the percentage of each teacher and their geometric mean.
+  Soft targets by default (each teacher's action probabilities, as Rusu et al. distil), the better of the
+  two targets in the single-task table.
 
 Cells are % of the teacher as the normalized return ((student - random) / (teacher - random)), mean and
 range over seeds, with the mean wall time of a cell. Finished cells are skipped on a rerun with the same
@@ -89,7 +91,8 @@ MULTI = ("--rounds", "10", "--steps-per-round", "128", "--updates-per-round", "2
 
 
 def multi(args: argparse.Namespace) -> None:
-    _sweep(task_name([_env(g) for g in args.games]), Path(args.logdir) / "multi", args, MULTI)
+    _sweep(task_name([_env(g) for g in args.games]), Path(args.logdir) / f"multi-{args.multi_target}", args,
+           [*MULTI, "--target", args.multi_target])
     tables(args)
 
 
@@ -120,8 +123,8 @@ def tables(args: argparse.Namespace) -> None:
             ref = (f"{ms[0][tags.RANDOM_RETURN]:.2f} | {ms[0][tags.TEACHER_RETURN]:.2f}" if ms else "– | –")
             print(f"| {game} | {ref} | {target} | {' | '.join(rows)} |")
     task = task_name([_env(g) for g in args.games])
-    print(f"\n| multi-task student | {head} |\n|" + " --- |" * (1 + len(args.alphas)))
-    columns = [_cells(Path(args.logdir) / "multi", task, a, args.seeds) for a in args.alphas]
+    print(f"\n| multi-task student ({args.multi_target} targets) | {head} |\n|" + " --- |" * (1 + len(args.alphas)))
+    columns = [_cells(Path(args.logdir) / f"multi-{args.multi_target}", task, a, args.seeds) for a in args.alphas]
     for game in args.games:
         key = tags.per_task(tags.NORMALIZED_RETURN, task_label(_env(game)))
         print(f"| {game} | " + " | ".join(_cell([m[key] for m in ms], [m[tags.WALL_S] for m in ms])
@@ -138,6 +141,7 @@ def main() -> None:
     p.add_argument("--alphas", nargs="+", type=float, default=None)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--targets", nargs="+", default=["hard", "soft"])
+    p.add_argument("--multi-target", choices=("hard", "soft"), default="soft", help="multi: the students' targets")
     p.add_argument("--logdir", default="runs/bench-minatar")
     args = p.parse_args()
     args.alphas = args.alphas or ([0.0, 0.1] if args.what == "multi" else [0.0, 0.1, 0.3])
