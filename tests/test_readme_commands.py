@@ -91,7 +91,8 @@ COMMANDS: dict[str, str] = {
         f"--no-progress",
     "rlgan-ls evaluate runs/MinAtar-Breakout-v1-dagger-a0.1-s0 --video":
         "rlgan-ls evaluate runs/MinAtar-Breakout-v1-dagger-a0.1-s0 --episodes 1 --envs 1 --video",
-    "rlgan-ls distill --env MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1 MinAtar/Freeway-v1 --alpha 0.1 --seed 0":
+    "rlgan-ls distill --env MinAtar/Breakout-v1 MinAtar/SpaceInvaders-v1 MinAtar/Freeway-v1 --target soft "
+    "--rounds 10 --steps-per-round 128 --updates-per-round 200 --batch-size 384 --alpha 0.1 --seed 0":
         "skip: trains two more MinAtar teachers and measures Freeway's random return (2500-step episodes); "
         "tests/test_minatar.py trains a multi-task student on a tiny budget and evaluates each head",
     "rlgan-ls evaluate runs/MinAtar-Breakout-v1-MinAtar-SpaceInvaders-v1-MinAtar-Freeway-v1-dagger-a0.1-s0 "
