@@ -124,3 +124,23 @@ def test_teachers_must_match_the_envs_and_an_mlp_on_frames_says_what_it_does(tmp
         capsys.readouterr().err
     assert main(["evaluate", str(run.run_dir), "--env", "MinAtar/Freeway-v1"]) == 2
     assert f"--env MinAtar/Freeway-v1: {run.run_dir} learned MinAtar/Breakout-v1 only" in capsys.readouterr().err
+
+
+def test_the_distill_command_reports_each_task_of_a_multitask_run(tmp_path, capsys, monkeypatch):
+    from rlgan_ls.distill import trainer
+
+    real = trainer.distill
+    monkeypatch.setattr(trainer, "distill", lambda cfg: real(cfg, teacher=[breakout_teacher, invaders_teacher]))
+    assert main(["distill", "--env", "MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "--rounds", "1",
+                 "--steps-per-round", "16", "--updates-per-round", "5", "--n-envs", "2", "--eval-episodes", "2",
+                 "--eval-envs", "2", "--width", "16", "--channels", "4", "--logdir", str(tmp_path),
+                 "--no-progress"]) == 0
+    run = next(tmp_path.iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    out = capsys.readouterr().out
+    assert f"{run}: 2 tasks, normalized return {m['eval/normalized_return']:.3f} (their geometric mean)" in out
+    for task, label in (("MinAtar/Breakout-v1", "MinAtar-Breakout-v1"),
+                        ("MinAtar/SpaceInvaders-v1", "MinAtar-SpaceInvaders-v1")):
+        line = next(x for x in out.splitlines() if x.startswith(f"  {task}: "))
+        assert f"return {m[per_task('eval/return_mean', label)]:.2f}" in line
+        assert f"agreement {m[per_task('distill/agreement', label)]:.4f}" in line

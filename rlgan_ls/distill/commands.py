@@ -21,7 +21,7 @@ from .. import tags
 from ..errors import UsageError
 from ..flags import add_config_flags, field_docs, flags_layer, help_text
 from ..recipes import recipe_summary
-from ..storage import writable_file
+from ..storage import sanitize, writable_file
 from .config import DistillConfig, task_name
 from .envs import TEACHER_ALGOS, make_vec, resolve_env
 from .rollouts import EVAL_SEED_OFFSET
@@ -128,12 +128,27 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
 def _distill(args: argparse.Namespace) -> int:
     from .trainer import distill
 
-    result = distill(config_from_args(args))
+    cfg = config_from_args(args)
+    result = distill(cfg)
     m = result.metrics
-    print(f"{result.run_dir}: return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} (normalized "
-          f"{m[tags.NORMALIZED_RETURN]:.3f}: teacher 1, random 0), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, "
-          f"agreement {m[tags.AGREEMENT]:.4f}, wall {m[tags.WALL_S]:.2f} s")
+    if len(cfg.tasks) == 1:
+        print(f"{result.run_dir}: {_summary(m)}, wall {m[tags.WALL_S]:.2f} s")
+        return 0
+    print(f"{result.run_dir}: {len(cfg.tasks)} tasks, normalized return {m[tags.NORMALIZED_RETURN]:.3f} (their "
+          f"geometric mean), wall {m[tags.WALL_S]:.2f} s")
+    for env in cfg.tasks:
+        label = sanitize(env)
+        print(f"  {env}: {_summary({k: m[tags.per_task(k, label)] for k in _SUMMARY})}")
     return 0
+
+
+_SUMMARY = (tags.RETURN_MEAN, tags.RETURN_STD, tags.NORMALIZED_RETURN, tags.ENTROPY, tags.AGREEMENT)
+
+
+def _summary(m: dict[str, float]) -> str:
+    """One task's final return, normalized return, entropy and agreement in words."""
+    return (f"return {m[tags.RETURN_MEAN]:.2f} ± {m[tags.RETURN_STD]:.2f} (normalized {m[tags.NORMALIZED_RETURN]:.3f}: "
+            f"teacher 1, random 0), {tags.ENTROPY} {m[tags.ENTROPY]:.4f}, agreement {m[tags.AGREEMENT]:.4f}")
 
 
 def _ensemble(args: argparse.Namespace) -> int:
