@@ -22,9 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
-# The measurements (minutes): every bench script's quick mode. The studies behind bench/RESULTS.md take
+# The quick measurements (minutes). The studies behind bench/RESULTS.md take
 # hours on a CPU and are run by hand with the commands in RESULTS.md:
-#   bench_continuous.py table, bench_distill.py entropy, bench_stacked.py, bench_finetune.py
+#   bench_continuous.py table, bench_distill.py entropy, bench_stacked.py, bench_finetune.py, bench_sweep.py,
+#   bench_regimes.py, bench_gan_regimes.py, bench_modes.py, bench_minatar.py
 bench: $(STAMP)
 	$(PY) bench/bench_loss.py
 	$(PY) bench/bench_rollout.py
