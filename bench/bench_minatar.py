@@ -114,12 +114,10 @@ def tables(args: argparse.Namespace) -> None:
     print(f"\n| game | random | teacher | target | {head} |\n|" + " --- |" * (4 + len(args.alphas)))
     for game in args.games:
         for target in args.targets:
-            exp, rows = Path(args.logdir) / f"single-{target}", []
-            for a in args.alphas:
-                ms = _cells(exp, _env(game), a, args.seeds)
-                rows.append(_cell([m[tags.NORMALIZED_RETURN] for m in ms], [m[tags.WALL_S] for m in ms]))
-            ms = next((_cells(exp, _env(game), a, args.seeds) for a in args.alphas if _cells(exp, _env(game), a,
-                                                                                              args.seeds)), [])
+            exp = Path(args.logdir) / f"single-{target}"
+            per_alpha = [_cells(exp, _env(game), a, args.seeds) for a in args.alphas]  # each read once
+            rows = [_cell([m[tags.NORMALIZED_RETURN] for m in ms], [m[tags.WALL_S] for m in ms]) for ms in per_alpha]
+            ms = next((ms for ms in per_alpha if ms), [])
             ref = (f"{ms[0][tags.RANDOM_RETURN]:.2f} | {ms[0][tags.TEACHER_RETURN]:.2f}" if ms else "– | –")
             print(f"| {game} | {ref} | {target} | {' | '.join(rows)} |")
     task = task_name([_env(g) for g in args.games])

@@ -21,7 +21,7 @@ from .. import tags
 from ..errors import UsageError
 from ..flags import add_config_flags, field_docs, flags_layer, help_text
 from ..recipes import recipe_summary
-from ..storage import sanitize, writable_file
+from ..storage import writable_file
 from .config import DistillConfig, task_name
 from .envs import TEACHER_ALGOS, make_vec, resolve_env
 from .rollouts import EVAL_SEED_OFFSET
@@ -126,6 +126,7 @@ def config_from_args(args: argparse.Namespace) -> DistillConfig:
 
 
 def _distill(args: argparse.Namespace) -> int:
+    from .tasks import task_label
     from .trainer import distill
 
     cfg = config_from_args(args)
@@ -137,8 +138,7 @@ def _distill(args: argparse.Namespace) -> int:
     print(f"{result.run_dir}: {len(cfg.tasks)} tasks, normalized return {m[tags.NORMALIZED_RETURN]:.3f} (their "
           f"geometric mean), wall {m[tags.WALL_S]:.2f} s")
     for env in cfg.tasks:
-        label = sanitize(env)
-        print(f"  {env}: {_summary({k: m[tags.per_task(k, label)] for k in _SUMMARY})}")
+        print(f"  {env}: {_summary({k: m[tags.per_task(k, task_label(env))] for k in _SUMMARY})}")
     return 0
 
 
