@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import functools
 import inspect
 import re
 import types
@@ -18,8 +19,10 @@ from typing import Any
 __all__ = ["add_config_flags", "arg_type", "field_docs", "flags_layer", "help_text"]
 
 
+@functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string literal after each field) of a dataclass, by field name."""
+    """Attribute docstrings (the string literal after each field) of a dataclass, by field name (read once
+    per class: parsing the source is most of the time it takes to build the command line)."""
     tree = ast.parse(inspect.getsource(cls))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs: dict[str, str] = {}

@@ -96,7 +96,7 @@ def test_sweep_ensemble_splits_cells_of_other_shapes_and_reruns_only_what_is_mis
             "--updates-per-round", "5", "--eval-episodes", "2", "--eval-envs", "2"]
     assert main([*base, "--logdir", str(tmp_path / "exp")]) == 0
     out = capsys.readouterr().out
-    assert out.count("in an ensemble of 4") == 4 and "ensembles instead of" not in out
+    assert out.count("in an ensemble of 2") == 4 and "instead of" not in out  # one ensemble per worker
     victim = Run(tmp_path / "exp" / "CartPole-v1-a0.3-s1")
     victim.metrics_file.unlink()  # as if it had died unfinished
     assert main([*base, "--logdir", str(tmp_path / "exp")]) == 0
@@ -108,3 +108,14 @@ def test_sweep_ensemble_splits_cells_of_other_shapes_and_reruns_only_what_is_mis
     narrow, wide = (SweepPlan("distill", [0.0, 0.1], [0], tmp_path / "g", ["CartPole-v1"], ["--width", w]).cells()
                     for w in ("16", "32"))
     assert [len(g) for g in group_cells([*narrow, *wide])] == [2, 2]  # one ensemble per shape
+
+
+def test_a_tasks_ensemble_is_split_evenly_over_the_workers():
+    from rlgan_ls.study.sweep import _split
+
+    cells = list(range(15))
+    for parts in (1, 2, 4, 15, 40):
+        chunks = _split(cells, parts)
+        sizes = [len(c) for c in chunks]
+        assert len(chunks) == min(parts, 15) and max(sizes) - min(sizes) <= 1
+        assert [x for c in chunks for x in c] == cells  # every cell once, in order

@@ -17,7 +17,9 @@ watched by :func:`rlgan_ls.cli.main`).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -197,15 +199,21 @@ def run_cell(cell: Cell, threads: int = 1, launcher: Launcher | None = None) -> 
     return CellResult(cell, "failed", rc or 1, seconds, reason)
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The command line, built once for every cell of the sweep (parsing does not change it)."""
+    from ..cli import build_parser
+
+    return build_parser()
+
+
 def cell_config(cell: Cell) -> Any:
     """The config the cell's command builds (parsed and validated as the cell will): a typo in a flag passed
     on to the cells fails here, in one line, instead of in every cell."""
-    from ..cli import build_parser
-
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            args = build_parser().parse_args(list(cell.args))
+            args = _parser().parse_args(list(cell.args))
     except SystemExit:
         said = (err.getvalue().strip().splitlines() or ["?"])[-1].split("error: ", 1)[-1]
         raise UsageError(f"a flag passed on to the cells is wrong: {said.split(' (see ')[0]}") from None

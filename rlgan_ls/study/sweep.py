@@ -123,9 +123,11 @@ def run_local(cells: Sequence[Cell], plan: SweepPlan, on_result=None) -> list[Ce
     threads = max(1, (os.cpu_count() or 1) // plan.workers)
     results: list[CellResult] = []
     launcher: Launcher = Children() if plan.isolate else Workers(plan.workers)
+    if isinstance(launcher, Workers):  # their imports overlap the grouping below
+        launcher.start(sum(not c.finished for c in cells), threads)
     pool = ThreadPoolExecutor(max_workers=plan.workers)
-    units = _units(cells, plan)
     try:
+        units = _units(cells, plan)
         for unit in pool.map(lambda u: _run_unit(u, threads, launcher, plan.ensemble), units):
             for result in unit:
                 results.append(result)
@@ -141,15 +143,25 @@ def run_local(cells: Sequence[Cell], plan: SweepPlan, on_result=None) -> list[Ce
 
 
 def _units(cells: Sequence[Cell], plan: SweepPlan) -> list[list[Cell]]:
-    """What runs as one job: a cell, or an ensemble of cells."""
+    """What runs as one job: a cell, or an ensemble of cells. A task's ensemble is split into ``plan.workers``
+    ensembles of (nearly) equal size, one per worker, so that every worker has a share of every task
+    however much the tasks' costs differ (one task's ensemble alone would keep the others waiting)."""
     if not plan.ensemble:
         return [[c] for c in cells]
     groups = group_cells(cells)
     per_task = {c.task for c in cells}
     if len(groups) > len(per_task):
-        print(f"--ensemble: the cells differ in their shape (network, bins, budget ...), so they train as "
-              f"{len(groups)} ensembles instead of {len(per_task)}", flush=True)
-    return groups
+        print(f"--ensemble: the cells differ in their shape (network, bins, budget ...), so they form "
+              f"{len(groups)} ensembles (one per task and shape) instead of {len(per_task)}", flush=True)
+    return [chunk for g in groups for chunk in _split(g, plan.workers)]
+
+
+def _split(group: list[Cell], parts: int) -> list[list[Cell]]:
+    """``group`` in ``min(parts, len(group))`` consecutive chunks whose sizes differ by at most one."""
+    parts = min(parts, len(group))
+    size, more = divmod(len(group), parts)
+    bounds = [i * size + min(i, more) for i in range(parts + 1)]
+    return [group[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
 def _run_unit(unit: list[Cell], threads: int, launcher: Launcher, ensemble: bool) -> list[CellResult]:
@@ -256,8 +268,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run every cell as a process of its own (slower: each pays the imports and set-up) instead "
                         "of in persistent workers that import once")
     p.add_argument("--ensemble", action="store_true",
-                   help="distill: train the cells of a task that share every shape together, as one stacked student "
-                        "(each still its own run directory)")
+                   help="distill: train the cells of a task that share every shape together, as stacked students, one "
+                        "ensemble per worker (each cell still its own run directory)")
     p.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray Tune")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")

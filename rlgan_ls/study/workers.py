@@ -144,6 +144,14 @@ class Workers:
         self._lock = threading.Lock()
         self.stopping = False
 
+    def start(self, n: int, threads: int) -> None:
+        """Start ``n`` workers now (at most ``size``), so that their imports overlap the sweep's planning."""
+        for _ in range(min(n, self.size) - len(self._all)):
+            worker = _Worker(threads)
+            with self._lock:
+                self._all.add(worker)
+            self._idle.put(worker)
+
     def run(self, args: tuple[str, ...], log_file: Path, threads: int) -> int | None:
         """Run ``rlgan-ls ARGS`` in a free worker; its exit code, or None when the sweep is stopping."""
         with self._lock:
@@ -162,15 +170,18 @@ class Workers:
             self._retire(worker)
         return rc
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, *workers: _Worker) -> None:
+        """Let ``workers`` exit (all at once) and wait for them; one that does not exit in 5 s is killed."""
         with self._lock:
-            self._all.discard(worker)
-        if worker.proc.stdin is not None:
-            worker.proc.stdin.close()  # a healthy worker reads EOF and exits
-        try:
-            worker.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            worker.stop(signal.SIGKILL)
+            self._all.difference_update(workers)
+        for w in workers:
+            if w.proc.stdin is not None:
+                w.proc.stdin.close()  # a healthy worker reads EOF and exits
+        for w in workers:
+            try:
+                w.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                w.stop(signal.SIGKILL)
 
     def stop(self, grace: float = 10.0) -> None:
         """No new cells; SIGTERM to every worker, SIGKILL to any still alive after ``grace`` seconds."""
@@ -183,8 +194,7 @@ class Workers:
         """Let the idle workers exit (the end of a sweep)."""
         with self._lock:
             workers = list(self._all)
-        for w in workers:
-            self._retire(w)
+        self._retire(*workers)
 
 
 def _main() -> None:
@@ -198,6 +208,11 @@ def _main() -> None:
     print_announcements()
     replies = os.fdopen(os.dup(1), "w")  # the pipe to the sweep; fd 1 itself goes to each cell's log
     serve(sys.stdin, replies)
+    # Every cell has closed its files and the last reply is flushed: leave without the interpreter's teardown
+    # of torch and the envs (about a second per worker at the end of every sweep).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
