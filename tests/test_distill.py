@@ -107,6 +107,28 @@ def test_entropy_bonus_baseline_logs_its_terms():
     torch.testing.assert_close(parts["loss/ce_teacher"], ce)
 
 
+@pytest.mark.parametrize("kw", [dict(prior="uniform"), dict(prior="ordinal", target="soft"),
+                                dict(prior="gaussian", prior_width=1.5), dict(loss="entropy-bonus", entropy_beta=0.2)])
+def test_per_row_loss_averages_to_the_batch_loss(kw):
+    # reduction="none" (an ensemble's members sharing an objective, each averaging its own rows) against the
+    # batch mean the solo run takes: the same loss, the same gradient, every logged term
+    gen = torch.Generator().manual_seed(0)
+    nvec = (3, 5)
+    logits = (3 * torch.randn(64, sum(nvec), generator=gen)).requires_grad_()
+    actions = torch.stack([torch.randint(0, k, (64,), generator=gen) for k in nvec], -1)
+    probs = torch.cat([torch.softmax(torch.randn(64, k, generator=gen), -1) for k in nvec], -1)
+    loss_fn = DistillLoss(nvec, 0.2, **kw)
+    mean, parts = loss_fn(logits, actions, probs)
+    (g_mean,) = torch.autograd.grad(mean, logits)
+    rows, row_parts = loss_fn(logits, actions, probs, reduction="none")
+    (g_rows,) = torch.autograd.grad(rows.mean(), logits)
+    assert rows.shape == (64,) and rows.std() > 0
+    torch.testing.assert_close(rows.mean(), mean)
+    torch.testing.assert_close(g_rows, g_mean)
+    for tag, value in parts.items():
+        torch.testing.assert_close(row_parts[tag].mean(), value, msg=tag)
+
+
 @pytest.mark.parametrize("schedule,expected", [
     ("linear", [1.0, 2 / 3, 1 / 3, 0.0, 0.0]),
     ("exponential", [1.0, 0.5, 0.25, 0.125, 0.0625]),

@@ -32,10 +32,11 @@ from ..seeding import Seeds
 from .actions import DEFAULT_BINS
 from .config import DistillConfig
 from .envs import EnvProbe, make_vec, probe_env, resolve_env
+from .objective import DistillLoss
 from .recorder import DistillRecorder
 from .rollouts import Collector, eval_seed, evaluate_members
 from .rounds import RoundCollector
-from .students import greedy_actions, sample_actions
+from .students import MLPStudent, greedy_actions, sample_actions
 from .teachers import ResolvedTeacher, resolve_teacher
 from .trainer import DistillResult, Learner, Member, train_members
 
@@ -58,6 +59,7 @@ class StackedStudents:
     def __init__(self, students: Sequence[nn.Module]) -> None:
         self.params, self.buffers = stack_module_state(list(students))  # (M, ...) each, params trainable
         self._base = copy.deepcopy(students[0]).to("meta")  # the architecture, without weights
+        self._dense = _dense_layers(students[0])
 
     def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], obs: Tensor) -> Tensor:
         return functional_call(self._base, (params, buffers), (obs,))
@@ -68,7 +70,21 @@ class StackedStudents:
             # One member: its own forward. (vmap over a batch of one computes the weight gradients with batched
             # matmuls, whose rounding differs from the solo run's in the last bit; this keeps M = 1 exact.)
             return self.member(0)(obs[0])[None]
+        if self._dense is not None:
+            return self._grouped(obs)
         return vmap(self._call)(self.params, self.buffers, obs)
+
+    def _grouped(self, obs: Tensor) -> Tensor:
+        """An MLP student's forward as grouped layers: one batched matmul per layer for every member (what vmap
+        computes, without its per-call overhead, which is most of the time of a small student's forward)."""
+        assert self._dense is not None
+        frames = obs.dtype == torch.uint8 and obs.dim() == 5  # (M, B, H, W, C) frames, scaled as MLPStudent does
+        h = (obs.float() / 255.0 if frames else obs.float()).flatten(2)  # (M, B, D)
+        for weight, bias, tanh in self._dense:
+            h = torch.baddbmm(self.params[bias].unsqueeze(1), h, self.params[weight].transpose(1, 2))  # (M, B, out)
+            if tanh:
+                h = torch.tanh(h)
+        return h
 
     def member(self, m: int) -> Callable[[Tensor], Tensor]:
         """Member ``m``'s student alone, as a function of a batch of states."""
@@ -84,25 +100,48 @@ class StackedStudents:
                 student.load_state_dict({k: v[m] for k, v in {**self.params, **self.buffers}.items()})
 
 
+def _dense_layers(student: nn.Module) -> list[tuple[str, str, bool]] | None:
+    """An :class:`MLPStudent`'s layers as (weight name, bias name, tanh after it), or None for other students."""
+    if type(student) is not MLPStudent:
+        return None
+    layers: list[tuple[str, str, bool]] = []
+    for name, module in student.net.named_children():
+        if isinstance(module, nn.Linear):
+            layers.append((f"net.{name}.weight", f"net.{name}.bias", False))
+        elif isinstance(module, nn.Tanh) and layers:
+            layers[-1] = (*layers[-1][:2], True)
+        elif not isinstance(module, nn.Flatten):
+            return None
+    return layers
+
+
 def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: list[Member],
                  cfg: DistillConfig) -> list[dict[str, Tensor]]:
     """One round of updates for every member still training: per-member minibatches and losses, one
-    backward and one Adam step for all. A member whose loss or weights become NaN/inf is stopped."""
-    sums: list[dict[str, Tensor]] = [{} for _ in members]
+    backward and one Adam step for all. Members with the same objective (alpha, prior, loss ...) share one
+    loss call over their rows, each member's loss the mean over its own rows. A member whose loss or
+    weights become NaN/inf is stopped."""
     live = [i for i, m in enumerate(members) if m.failed is None]
+    groups: dict[tuple, list[int]] = {}
+    for i in live:
+        groups.setdefault(members[i].learner.loss_fn.key, []).append(i)
+    sums: dict[tuple, dict[str, Tensor]] = {key: {} for key in groups}  # per group: tag -> (G,) sums
     for _ in range(cfg.updates_per_round):
         batches = [m.learner.data.sample(cfg.batch_size, m.learner.gen) for m in members]
         logits = stacked(torch.stack([b[0] for b in batches]))  # (M, B, sum K)
         total = torch.zeros((), device=logits.device)
-        for i in live:
-            loss, parts = members[i].learner.loss_fn(logits[i], batches[i][1], batches[i][2])
-            total = total + loss
+        for key, idx in groups.items():
+            loss, parts = _group_loss(members[idx[0]].learner.loss_fn, logits, batches, idx)
+            total = total + loss.sum()
             for k, v in parts.items():
-                sums[i][k] = sums[i][k] + v if k in sums[i] else v
+                sums[key][k] = sums[key][k] + v if k in sums[key] else v
         opt.zero_grad(set_to_none=True)
         total.backward()
         opt.step()
-    means = [{k: v / cfg.updates_per_round for k, v in s.items()} for s in sums]
+    means: list[dict[str, Tensor]] = [{} for _ in members]
+    for key, idx in groups.items():
+        for j, i in enumerate(idx):
+            means[i] = {k: v[j] / cfg.updates_per_round for k, v in sums[key].items()}
     finite = torch.stack([torch.stack([means[i][tags.LOSS_TOTAL].isfinite(),
                                        *(p[i].isfinite().all() for p in stacked.params.values())]).all()
                           for i in live]) if live else torch.ones(0, dtype=torch.bool)
@@ -112,6 +151,24 @@ def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: 
                                                  "and nothing was saved (try a lower --lr)")
             means[i] = {}
     return means
+
+
+def _group_loss(loss_fn: DistillLoss, logits: Tensor, batches: list[tuple[Tensor, Tensor, Tensor | None]],
+                idx: list[int]) -> tuple[Tensor, dict[str, Tensor]]:
+    """The loss and logged terms ``(G,)`` of members ``idx``, who share ``loss_fn``, on their own minibatches."""
+    if len(idx) == 1:  # as the solo run computes it (the mean inside the loss), which keeps M = 1 exact
+        i = idx[0]
+        loss, parts = loss_fn(logits[i], batches[i][1], batches[i][2])
+        return loss[None], {k: v[None] for k, v in parts.items()}
+    rows = logits[idx].reshape(-1, logits.shape[-1])  # (G * B, sum K)
+    probs = [batches[i][2] for i in idx]
+    loss, parts = loss_fn(rows, torch.cat([batches[i][1] for i in idx]),
+                          torch.cat(probs) if probs[0] is not None else None, reduction="none")  # type: ignore[arg-type]
+
+    def per_member(t: Tensor) -> Tensor:
+        return t.reshape(len(idx), -1).mean(1)  # (G,)
+
+    return per_member(loss), {k: per_member(v) for k, v in parts.items()}
 
 
 def _chooser(stacked: StackedStudents, members: list[Member], env: EnvProbe, act: str | None,

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .. import tags
-from ..losses import entropy_bonus_cross_entropy, smoothed_cross_entropy
+from ..losses import entropy_bonus_cross_entropy, reduce_loss, smoothed_cross_entropy
 from ..metrics import entropy, expected_calibration_error, kl_divergence, kl_uniform
 from ..smoothing import gaussian_prior, ordinal_prior
 from .students import split_logits
@@ -75,26 +75,33 @@ class DistillLoss:
         return cls(nvec, cfg.alpha, cfg.prior, cfg.target, cfg.loss, cfg.entropy_beta or 0.0, cfg.prior_width or 1.0,
                    cfg.device)
 
-    def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+    @property
+    def key(self) -> tuple:
+        """What decides the objective: members of an ensemble with equal keys share one loss call."""
+        return self.nvec, self.alpha, self.prior, self.target, self.loss, self.entropy_beta, self.prior_width
+
+    def __call__(self, logits: Tensor, actions: Tensor, probs: Tensor | None,
+                 reduction: Literal["mean", "none"] = "mean") -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss and its logged terms, averaged over the ``N`` rows (``mean``) or per row (``none``)."""
         # logits: (N, sum K); actions: (N, D) long; probs: (N, sum K) or None
         prob_blocks = split_logits(probs, self.nvec) if self.target == "soft" and probs is not None else None
         total = ce = kl_u = kl_p = torch.zeros((), device=logits.device)
         for d, block in enumerate(split_logits(logits, self.nvec)):
             tgt = prob_blocks[d] if prob_blocks is not None else actions[:, d]  # (N, K_d) or (N,)
             if self.loss == "entropy-bonus":
-                loss_d = entropy_bonus_cross_entropy(block, tgt, self.entropy_beta)
-                ce_d = smoothed_cross_entropy(block, tgt, 0.0, validate=False)
-                kl_prior_d = kl_uniform(block).mean()
+                loss_d = entropy_bonus_cross_entropy(block, tgt, self.entropy_beta, reduction)
+                ce_d = smoothed_cross_entropy(block, tgt, 0.0, reduction=reduction, validate=False)
+                kl_prior_d = reduce_loss(kl_uniform(block), reduction)
             else:
-                loss_d, parts = smoothed_cross_entropy(block, tgt, self.alpha, self.priors[d], return_parts=True,
-                                                       validate=False)
+                loss_d, parts = smoothed_cross_entropy(block, tgt, self.alpha, self.priors[d], reduction,
+                                                       return_parts=True, validate=False)
                 ce_d, kl_prior_d = parts.ce_base, parts.kl_prior
             total = total + loss_d
             ce = ce + ce_d
             kl_p = kl_p + kl_prior_d
             # With the uniform prior (and for the entropy bonus) kl_prior already is KL(u || q).
             uniform = self.loss == "entropy-bonus" or self.priors[d] is None
-            kl_u = kl_u + (kl_prior_d.detach() if uniform else kl_uniform(block.detach()).mean())
+            kl_u = kl_u + (kl_prior_d.detach() if uniform else reduce_loss(kl_uniform(block.detach()), reduction))
         parts_out = {tags.LOSS_TOTAL: total.detach(), tags.LOSS_CE_TEACHER: ce.detach(), tags.LOSS_KL_UNIFORM: kl_u,
                      tags.LOSS_KL_PRIOR: kl_p.detach()}
         return total, parts_out
