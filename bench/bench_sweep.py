@@ -11,7 +11,9 @@ not timed) with ``--isolate`` (a process per cell), with persistent workers (the
 end. Prints the wall times and their ratios; whether every metrics.json of the workers' runs equals the
 isolated run's (wall-clock fields aside); and, per task, the IQM of the normalized return and of the
 entropy of the ensemble's runs and of the isolated runs with their 95 % stratified bootstrap intervals,
-and whether each lies inside the other's interval.
+and whether each lies inside the other's interval; then, as the yardstick for that check, a fourth sweep of
+solo runs (persistent workers) with other seeds (5-9 for seeds 0-4) against the isolated runs: how often
+two sets of runs that differ only in their seeds pass it.
 
 ``profile`` runs ``--cells`` distillation cells one after another in this process, as a worker does,
 under cProfile (after one warm-up cell), and prints where the time goes. ``memory`` trains one ensemble of
@@ -48,7 +50,8 @@ def _teachers(envs: list[str]) -> None:
 
 
 def _sweep(root: Path, mode: str, args: argparse.Namespace) -> float:
-    plan = SweepPlan("distill", args.alphas, args.seeds, root / mode, args.envs, ["--method", "dagger"], args.workers,
+    seeds = [s + len(args.seeds) for s in args.seeds] if mode == "reference" else args.seeds
+    plan = SweepPlan("distill", args.alphas, seeds, root / mode, args.envs, ["--method", "dagger"], args.workers,
                      isolate=mode == "isolate", ensemble=mode == "ensemble")
     t0 = time.perf_counter()
     results = run_sweep(plan, quiet=True)
@@ -89,13 +92,32 @@ def study(args: argparse.Namespace) -> None:
         print(f"  {mode:>8}: {s:7.1f} s   {times['isolate'] / s:5.2f}x the isolated sweep")
     n, differ = _identical(root / "isolate", root / "workers")
     print(f"persistent workers vs isolate: {n - differ} of {n} metrics.json identical (wall-clock fields aside)")
-    iso, ens = _iqm(root / "isolate"), _iqm(root / "ensemble")
-    print("IQM [95 % CI], isolate | ensemble; each inside the other's interval?")
+    _reference(root, args)
+
+
+def _inside(a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
+    """Each IQM inside the other's interval."""
+    return a[1] <= b[0] <= a[2] and b[1] <= a[0] <= b[2]
+
+
+def _reference(root: Path, args: argparse.Namespace) -> None:
+    """Ensemble against isolate, beside the same check between two sets of solo runs that differ only in
+    their seeds (how often runs from one distribution pass it, 5 seeds against 5)."""
+    _sweep(root, "reference", args)
+    iso, ens, ref = (_iqm(root / m) for m in ("isolate", "ensemble", "reference"))
+    print(f"IQM [95 % CI]: isolate | ensemble | solo runs with seeds {[s + len(args.seeds) for s in args.seeds]}; "
+          f"each inside the other's interval (ensemble vs isolate; other seeds vs isolate)?")
+    passed: dict[tuple[str, str], int] = {}
     for key in sorted(iso):
-        (p, lo, hi), (q, lo2, hi2) = iso[key], ens[key]
-        inside = lo <= q <= hi and lo2 <= p <= hi2
-        print(f"  {key[0]:<32} {key[1]:<24} {p:.3f} [{lo:.3f}, {hi:.3f}] | {q:.3f} [{lo2:.3f}, {hi2:.3f}]  "
-              f"{'yes' if inside else 'NO'}")
+        a, b, c = iso[key], ens[key], ref[key]
+        flags = _inside(a, b), _inside(a, c)
+        for who, ok in zip(("ensemble", "other seeds"), flags):
+            passed[(key[1], who)] = passed.get((key[1], who), 0) + ok
+        print(f"  {key[0]:<32} {key[1]:<24} " + " | ".join(f"{x[0]:.3f} [{x[1]:.3f}, {x[2]:.3f}]" for x in (a, b, c))
+              + "  " + " ".join("yes" if ok else "NO" for ok in flags))
+    cells = len(iso) // 2
+    for (metric, who), n in sorted(passed.items()):
+        print(f"  {metric}: {who} vs isolate inside each other's intervals in {n} of {cells} cells")
 
 
 def profile(args: argparse.Namespace) -> None:

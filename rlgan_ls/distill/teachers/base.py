@@ -161,12 +161,15 @@ class SB3Teacher(Teacher):
         """The bin of the deterministic action, and (unless deterministic) each bin's mass."""
         box = self.spec.box
         assert box is not None
-        actions, _ = self.model.predict(obs, deterministic=True)  # (N, *shape), in the env's units
-        env_actions = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(obs), -1))  # (N, D)
-        bins = torch.from_numpy(box.to_bins(env_actions.numpy()))  # (N, D)
         if not self.soft:
-            return Labels(bins, None, env_actions)
-        mean, std = self._gaussian(obs)  # (N, D) each: the policy's Gaussian before any squashing
+            actions, _ = self.model.predict(obs, deterministic=True)  # (N, *shape), in the env's units
+            env_actions = torch.as_tensor(np.asarray(actions, dtype=np.float32).reshape(len(obs), -1))  # (N, D)
+            return Labels(torch.from_numpy(box.to_bins(env_actions.numpy())), None, env_actions)
+        dist = self._distribution(obs)
+        env_actions = torch.as_tensor(self._deterministic(dist).astype(np.float32).reshape(len(obs), -1))  # (N, D)
+        bins = torch.from_numpy(box.to_bins(env_actions.numpy()))  # (N, D)
+        normal = dist.distribution  # the policy's Gaussian before any squashing
+        mean, std = normal.mean.reshape(len(obs), -1).cpu(), normal.stddev.reshape(len(obs), -1).cpu()  # (N, D) each
         edges = torch.from_numpy(box.edges())  # (D, B + 1)
         if self.model.policy.squash_output:
             space = self.model.action_space
@@ -177,15 +180,23 @@ class SB3Teacher(Teacher):
         blocks = list(probs.clamp_min(1e-12).log().unbind(1))  # D tensors (N, B)
         return Labels(bins, _temper(blocks, tau), env_actions)
 
-    def _gaussian(self, obs: np.ndarray) -> tuple[Tensor, Tensor]:
+    def _distribution(self, obs: np.ndarray) -> Any:
+        """The policy's action distribution (SB3's) at ``obs``: one forward for both the labels and the action."""
         obs_t, _ = self.model.policy.obs_to_tensor(obs)
         if self.kind == "sac":
             actor = self.model.actor
             mean, log_std, extra = actor.get_action_dist_params(obs_t)
-            normal = actor.action_dist.proba_distribution(mean, log_std, **extra).distribution
-        else:
-            normal = self.model.policy.get_distribution(obs_t).distribution
-        return normal.mean.reshape(len(obs), -1).cpu(), normal.stddev.reshape(len(obs), -1).cpu()
+            return actor.action_dist.proba_distribution(mean, log_std, **extra)
+        return self.model.policy.get_distribution(obs_t)
+
+    def _deterministic(self, dist: Any) -> np.ndarray:
+        """What ``model.predict(obs, deterministic=True)`` returns, from the forward already made: the
+        distribution's mode, then SB3's own post-processing (a squashed action unscaled, another clipped)."""
+        policy, space = self.model.policy, self.model.action_space
+        actions = dist.mode().cpu().numpy().reshape((-1, *space.shape))
+        if policy.squash_output:
+            return policy.unscale_action(actions)
+        return np.clip(actions, space.low, space.high)
 
 
 def as_teacher(obj: Any, spec: ActionSpec, action_space: gym.Space | None = None) -> Teacher:
