@@ -4,6 +4,7 @@
                                 [--alphas 0 0.1 0.3] [--seeds 0 1 2 3 4] [--workers 2] [--logdir DIR]
     python bench/bench_sweep.py profile [--env CartPole-v1] [--cells 10]
     python bench/bench_sweep.py memory [--env CartPole-v1] [--members 60]
+    python bench/bench_sweep.py breakdown [--envs ...] [--workers 2]
 
 The default: the issue-13 study (DAgger, agent defaults, cached teachers, trained first if missing and
 not timed) with ``--isolate`` (a process per cell), with persistent workers (the default) and with
@@ -18,12 +19,20 @@ two sets of runs that differ only in their seeds pass it.
 ``profile`` runs ``--cells`` distillation cells one after another in this process, as a worker does,
 under cProfile (after one warm-up cell), and prints where the time goes. ``memory`` trains one ensemble of
 ``--members`` members (alphas x seeds on one env) in a child process and prints its peak resident memory.
+``breakdown`` trains each task's first ensemble of the study (its cells split over ``--workers`` as the sweep
+splits them) in this process, after the imports and teachers, and prints the seconds of each phase:
+collection (rollouts, the teacher's labels, the students' choices), the stacked updates, the evaluation
+episodes, the members' finishing (the teacher's labels of the evaluation states, metrics, files) and the rest
+(set-up: students, optimizer, run directories, envs); then what one update costs by itself, stacked and
+solo, at the study's sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
+import io
 import json
 import pstats
 import resource
@@ -158,9 +167,111 @@ def memory(args: argparse.Namespace) -> None:
           f"memory {peak_mb:.0f} MB")
 
 
+def breakdown(args: argparse.Namespace) -> None:
+    """Where a worker's time goes in ``--ensemble``: each task's first ensemble (as the sweep splits the
+    task's cells over ``--workers``) trained in this process, after the imports and teachers are loaded."""
+    import collections
+    import functools
+
+    from rlgan_ls.distill import ensemble, recorder, rollouts
+    from rlgan_ls.distill.config import DistillConfig
+    from rlgan_ls.distill.envs import probe_env, resolve_env
+    from rlgan_ls.distill.teachers import resolve_teacher
+    from rlgan_ls.study.sweep import _split
+
+    _teachers(args.envs)
+    t0 = time.perf_counter()
+    for env in args.envs:  # every teacher loaded once (SB3 imported), as a worker's first cell of each task does
+        resolve_teacher(DistillConfig(env=env, train_teacher=False), probe_env(resolve_env(env)), None)
+    print(f"the {len(args.envs)} teachers loaded (SB3 and the envs' modules imported): {time.perf_counter() - t0:.1f} s "
+          f"(once per worker)")
+    spent: dict[str, float] = collections.defaultdict(float)
+
+    def timed(owner: object, name: str, phase: str) -> None:
+        fn = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[phase] += time.perf_counter() - t
+
+        setattr(owner, name, wrapper)
+
+    for owner, name, phase in ((rollouts.Collector, "collect", "collect"), (ensemble, "_fit_members", "fit"),
+                               (ensemble, "evaluate_members", "evaluate"), (recorder.DistillRecorder, "finish", "finish"),
+                               (ensemble, "distill_ensemble", "total")):
+        timed(owner, name, phase)
+    root = Path(args.logdir or tempfile.mkdtemp(prefix="bench-breakdown-"))
+    cells = [(a, s) for a in args.alphas for s in args.seeds]
+    members = _split(cells, args.workers)[0]
+    phases = ("collect", "fit", "evaluate", "finish")
+    print(f"{'task':<26} members  total   " + "  ".join(f"{p:>8}" for p in phases) + "     rest")
+    for env in args.envs:
+        spent.clear()
+        argv = [["distill", "--env", env, "--method", "dagger", "--alpha", str(a), "--seed", str(s), "--logdir",
+                 str(root), "--run-name", f"{env}-a{a}-s{s}", "--no-progress"] for a, s in members]
+        spec = root / f"{env}.json"
+        spec.write_text(json.dumps({"members": argv}))
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert cli(["ensemble", str(spec)]) == 0
+        rest = spent["total"] - sum(spent[p] for p in phases)
+        print(f"{env:<26} {len(members):>7} {spent['total']:6.2f}   " + "  ".join(f"{spent[p]:8.2f}" for p in phases)
+              + f" {rest:8.2f}")
+    _arithmetic(len(members))
+
+
+def _arithmetic(members: int, batch: int = 256) -> None:
+    """What an update costs by itself at the study's sizes (Pendulum's student: 3 inputs, 64-64 Tanh, 11 bins):
+    the stacked update of ``members`` students against as many solo updates, and torch's tanh beside sigmoid."""
+    import torch
+
+    from rlgan_ls.distill.ensemble import StackedStudents
+    from rlgan_ls.distill.objective import DistillLoss
+    from rlgan_ls.distill.students import MLPStudent, StudentSpec
+
+    torch.manual_seed(0)
+    spec = StudentSpec("mlp", (3,), (11,))
+    students = [MLPStudent(spec) for _ in range(members)]
+    stacked = StackedStudents(students)
+    opt = torch.optim.Adam(list(stacked.params.values()))
+    solo_opts = [torch.optim.Adam(s.parameters()) for s in students]
+    loss_fn = DistillLoss((11,), 0.1)
+    obs, actions = torch.randn(members, batch, 3), torch.randint(0, 11, (members, batch, 1))
+
+    def stacked_update() -> None:
+        loss, _ = loss_fn(stacked(obs).reshape(-1, 11), actions.reshape(-1, 1), None, reduction="none")
+        opt.zero_grad()
+        loss.reshape(members, -1).mean(1).sum().backward()
+        opt.step()
+
+    def solo_updates() -> None:
+        for m, (student, o) in enumerate(zip(students, solo_opts)):
+            loss, _ = loss_fn(student(obs[m]), actions[m], None)
+            o.zero_grad()
+            loss.backward()
+            o.step()
+
+    h = torch.randn(members, batch, 64)
+
+    def per_call(fn) -> float:  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            fn()
+        t = time.perf_counter()
+        for _ in range(200):
+            fn()
+        return (time.perf_counter() - t) / 200 * 1e3
+
+    print(f"one update of {members} students on {batch} states each: stacked {per_call(stacked_update):.2f} ms, "
+          f"{members} solo updates {per_call(solo_updates):.2f} ms; on {members} x {batch} x 64 values torch.tanh "
+          f"{per_call(lambda: torch.tanh(h)) * 1e3:.0f} us, torch.sigmoid {per_call(lambda: torch.sigmoid(h)) * 1e3:.0f} us")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="?", choices=("study", "profile", "memory"), default="study")
+    ap.add_argument("what", nargs="?", choices=("study", "profile", "memory", "breakdown"), default="study")
     ap.add_argument("--envs", nargs="+", default=ENVS)
     ap.add_argument("--env", default="CartPole-v1")
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.1, 0.3])
@@ -170,7 +281,7 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=60)
     ap.add_argument("--logdir", default=None)
     args = ap.parse_args()
-    {"study": study, "profile": profile, "memory": memory}[args.what](args)
+    {"study": study, "profile": profile, "memory": memory, "breakdown": breakdown}[args.what](args)
 
 
 if __name__ == "__main__":
