@@ -183,8 +183,8 @@ def breakdown(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     for env in args.envs:  # every teacher loaded once (SB3 imported), as a worker's first cell of each task does
         resolve_teacher(DistillConfig(env=env, train_teacher=False), probe_env(resolve_env(env)), None)
-    print(f"the {len(args.envs)} teachers loaded (SB3 and the envs' modules imported): {time.perf_counter() - t0:.1f} s "
-          f"(once per worker)")
+    loaded = time.perf_counter() - t0
+    print(f"the {len(args.envs)} teachers loaded (SB3 and the envs' modules imported): {loaded:.1f} s, once per worker")
     spent: dict[str, float] = collections.defaultdict(float)
 
     def timed(owner: object, name: str, phase: str) -> None:
@@ -201,8 +201,8 @@ def breakdown(args: argparse.Namespace) -> None:
         setattr(owner, name, wrapper)
 
     for owner, name, phase in ((rollouts.Collector, "collect", "collect"), (ensemble, "_fit_members", "fit"),
-                               (ensemble, "evaluate_members", "evaluate"), (recorder.DistillRecorder, "finish", "finish"),
-                               (ensemble, "distill_ensemble", "total")):
+                               (ensemble, "evaluate_members", "evaluate"), (ensemble, "distill_ensemble", "total"),
+                               (recorder.DistillRecorder, "finish", "finish")):
         timed(owner, name, phase)
     root = Path(args.logdir or tempfile.mkdtemp(prefix="bench-breakdown-"))
     cells = [(a, s) for a in args.alphas for s in args.seeds]
@@ -264,9 +264,10 @@ def _arithmetic(members: int, batch: int = 256) -> None:
             fn()
         return (time.perf_counter() - t) / 200 * 1e3
 
+    tanh, sigmoid = per_call(lambda: torch.tanh(h)) * 1e3, per_call(lambda: torch.sigmoid(h)) * 1e3
     print(f"one update of {members} students on {batch} states each: stacked {per_call(stacked_update):.2f} ms, "
           f"{members} solo updates {per_call(solo_updates):.2f} ms; on {members} x {batch} x 64 values torch.tanh "
-          f"{per_call(lambda: torch.tanh(h)) * 1e3:.0f} us, torch.sigmoid {per_call(lambda: torch.sigmoid(h)) * 1e3:.0f} us")
+          f"{tanh:.0f} us, torch.sigmoid {sigmoid:.0f} us")
 
 
 def main() -> None:
