@@ -26,6 +26,7 @@ test: $(STAMP)
 # hours on a CPU and are run by hand with the commands in RESULTS.md:
 #   bench_continuous.py table, bench_distill.py entropy, bench_stacked.py, bench_finetune.py, bench_sweep.py,
 #   bench_regimes.py, bench_gan_regimes.py, bench_modes.py, bench_minatar.py
+# On a machine with a GPU: bench/gpu_checks.sh (prepared here by bench/gpu_prepare.sh).
 bench: $(STAMP)
 	$(PY) bench/bench_loss.py
 	$(PY) bench/bench_rollout.py

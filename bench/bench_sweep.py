@@ -2,6 +2,7 @@
 
     python bench/bench_sweep.py [--envs CartPole-v1 Pendulum-v1 InvertedPendulum-v5 ...]
                                 [--alphas 0 0.1 0.3] [--seeds 0 1 2 3 4] [--workers 2] [--logdir DIR]
+                                [--device cuda] [--no-reference]
     python bench/bench_sweep.py profile [--env CartPole-v1] [--cells 10]
     python bench/bench_sweep.py memory [--env CartPole-v1] [--members 60]
     python bench/bench_sweep.py breakdown [--envs ...] [--workers 2]
@@ -53,6 +54,11 @@ ENVS = ["CartPole-v1", "Pendulum-v1", "InvertedPendulum-v5", "MountainCarContinu
 CLOCK = {tags.WALL_S, tags.SPS}
 
 
+def _device(args: argparse.Namespace) -> list[str]:
+    """The cells' --device flag, when one was given."""
+    return ["--device", args.device] if args.device else []
+
+
 def _teachers(envs: list[str]) -> None:
     for env in envs:
         assert cli(["teacher", "--env", env, "--no-progress"]) == 0, env
@@ -60,7 +66,8 @@ def _teachers(envs: list[str]) -> None:
 
 def _sweep(root: Path, mode: str, args: argparse.Namespace) -> float:
     seeds = [s + len(args.seeds) for s in args.seeds] if mode == "reference" else args.seeds
-    plan = SweepPlan("distill", args.alphas, seeds, root / mode, args.envs, ["--method", "dagger"], args.workers,
+    plan = SweepPlan("distill", args.alphas, seeds, root / mode, args.envs, ["--method", "dagger", *_device(args)],
+                     args.workers,
                      isolate=mode == "isolate", ensemble=mode == "ensemble")
     t0 = time.perf_counter()
     results = run_sweep(plan, quiet=True)
@@ -93,7 +100,10 @@ def _iqm(folder: Path) -> dict[tuple[str, str], tuple[float, float, float]]:
 def study(args: argparse.Namespace) -> None:
     _teachers(args.envs)
     root = Path(args.logdir or tempfile.mkdtemp(prefix="bench-sweep-"))
-    times = {mode: _sweep(root, mode, args) for mode in ("isolate", "workers", "ensemble")}
+    times = {}
+    for mode in ("isolate", "workers", "ensemble"):
+        times[mode] = _sweep(root, mode, args)
+        print(f"  ({mode} took {times[mode]:.1f} s)", flush=True)  # as it goes, for a run cut short by a time limit
     cells = len(args.envs) * len(args.alphas) * len(args.seeds)
     print(f"{cells} cells ({', '.join(args.envs)} x alpha {args.alphas} x seeds {args.seeds}), "
           f"{args.workers} at a time, folder {root}")
@@ -101,7 +111,13 @@ def study(args: argparse.Namespace) -> None:
         print(f"  {mode:>8}: {s:7.1f} s   {times['isolate'] / s:5.2f}x the isolated sweep")
     n, differ = _identical(root / "isolate", root / "workers")
     print(f"persistent workers vs isolate: {n - differ} of {n} metrics.json identical (wall-clock fields aside)")
-    _reference(root, args)
+    if args.reference:
+        _reference(root, args)
+    else:
+        iso, ens = _iqm(root / "isolate"), _iqm(root / "ensemble")
+        inside = {m: sum(_inside(iso[k], ens[k]) for k in iso if k[1] == m) for m in {k[1] for k in iso}}
+        print("ensemble vs isolate, IQMs inside each other's intervals: "
+              + ", ".join(f"{m} {n} of {len(iso) // 2}" for m, n in sorted(inside.items())))
 
 
 def _inside(a: tuple[float, float, float], b: tuple[float, float, float]) -> bool:
@@ -134,7 +150,8 @@ def profile(args: argparse.Namespace) -> None:
     root = Path(tempfile.mkdtemp(prefix="bench-profile-"))
 
     def cell(seed: int) -> None:
-        assert cli(["distill", "--env", args.env, "--seed", str(seed), "--logdir", str(root), "--no-progress"]) == 0
+        assert cli(["distill", "--env", args.env, "--seed", str(seed), "--logdir", str(root), "--no-progress",
+                    *_device(args)]) == 0
 
     cell(0)  # warm-up: imports, teacher, random return, as a worker's first cell
     prof = cProfile.Profile()
@@ -156,7 +173,7 @@ def memory(args: argparse.Namespace) -> None:
     alphas = [0.0, 0.1, 0.2, 0.3]
     seeds = range(max(1, args.members // len(alphas)))
     members = [["distill", "--env", args.env, "--alpha", str(a), "--seed", str(s), "--logdir", str(root),
-                "--run-name", f"a{a}-s{s}", "--no-progress"] for a in alphas for s in seeds]
+                "--run-name", f"a{a}-s{s}", "--no-progress", *_device(args)] for a in alphas for s in seeds]
     spec = root / "spec.json"
     spec.write_text(json.dumps({"members": members}))
     t0 = time.perf_counter()
@@ -212,7 +229,7 @@ def breakdown(args: argparse.Namespace) -> None:
     for env in args.envs:
         spent.clear()
         argv = [["distill", "--env", env, "--method", "dagger", "--alpha", str(a), "--seed", str(s), "--logdir",
-                 str(root), "--run-name", f"{env}-a{a}-s{s}", "--no-progress"] for a, s in members]
+                 str(root), "--run-name", f"{env}-a{a}-s{s}", "--no-progress", *_device(args)] for a, s in members]
         spec = root / f"{env}.json"
         spec.write_text(json.dumps({"members": argv}))
         with contextlib.redirect_stdout(io.StringIO()):
@@ -281,6 +298,9 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=10)
     ap.add_argument("--members", type=int, default=60)
     ap.add_argument("--logdir", default=None)
+    ap.add_argument("--device", default=None, help="passed to every cell (e.g. cuda); default: the cells' own")
+    ap.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="study: skip the fourth sweep (solo runs with other seeds, the faithfulness yardstick)")
     args = ap.parse_args()
     {"study": study, "profile": profile, "memory": memory, "breakdown": breakdown}[args.what](args)
 
