@@ -121,3 +121,30 @@ def test_a_tasks_ensemble_is_split_evenly_over_the_workers():
         sizes = [len(c) for c in chunks]
         assert len(chunks) == min(parts, 15) and max(sizes) - min(sizes) <= 1
         assert [x for c in chunks for x in c] == cells  # every cell once, in order
+
+
+def test_stacked_states_draw_what_each_member_would_draw_alone():
+    import numpy as np
+
+    from rlgan_ls.distill.dataset import LabelledStates, StackedStates
+    from rlgan_ls.distill.teachers import Labels
+
+    caps = (40, 25, 40)  # a member with --demos 25 keeps its own capacity inside the shared buffer
+    sets = [LabelledStates(c, (3,), np.dtype(np.float32), 2, 5) for c in caps]
+    alone = [LabelledStates(c, (3,), np.dtype(np.float32), 2, 5) for c in caps]
+    stacked = StackedStates(sets)
+    rng = np.random.default_rng(0)
+    for r in range(2):  # two rounds of 20 states; the 25-row member keeps only its first 25
+        for a, b in zip(sets, alone):
+            obs = rng.normal(size=(20, 3)).astype(np.float32)
+            labels = Labels(torch.as_tensor(rng.integers(0, 5, (20, 2))), torch.softmax(torch.randn(20, 5), -1))
+            a.add(obs, labels, r)
+            b.add(obs, labels, r)
+    assert [d.size for d in sets] == [40, 25, 40]
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    copies = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    for _ in range(3):
+        obs, actions, probs = stacked.sample(16, gens)  # (M, B, ...)
+        for m, (b, g) in enumerate(zip(alone, copies)):
+            o, act, p = b.sample(16, g)
+            assert torch.equal(obs[m], o) and torch.equal(actions[m], act) and torch.equal(probs[m], p)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from .teachers import Labels
 
-__all__ = ["LabelledStates", "corrupt"]
+__all__ = ["LabelledStates", "StackedStates", "corrupt"]
 
 
 def corrupt(labels: Labels, eps: float, nvec: tuple[int, ...], generator: torch.Generator) -> Labels:
@@ -74,3 +76,37 @@ class LabelledStates:
         idx = self.sample_index(batch_size, generator)  # (B,)
         probs = self.probs[idx] if self.probs is not None else None
         return self.obs[idx], self.actions[idx], probs
+
+
+class StackedStates:
+    """The datasets of an ensemble's members in one buffer per field, ``(M, C, ...)``: each member's
+    :class:`LabelledStates` keeps its own capacity and size but stores its rows in its slice of the buffer, so
+    one gather draws every member's minibatch, the rows its own :meth:`LabelledStates.sample` would draw
+    (the same generator call, the same indices)."""
+
+    def __init__(self, datasets: Sequence[LabelledStates]) -> None:
+        self.datasets = list(datasets)
+        cap = max(d.capacity for d in self.datasets)
+        self.obs = self._stack([d.obs for d in self.datasets], cap)
+        self.actions = self._stack([d.actions for d in self.datasets], cap)
+        probs = [d.probs for d in self.datasets]
+        self.probs = self._stack(probs, cap) if all(p is not None for p in probs) else None  # type: ignore[arg-type]
+        for m, d in enumerate(self.datasets):  # from now on each member writes into its slice
+            d.obs, d.actions = self.obs[m, :d.capacity], self.actions[m, :d.capacity]
+            if self.probs is not None:
+                d.probs = self.probs[m, :d.capacity]
+
+    @staticmethod
+    def _stack(tensors: list[Tensor], cap: int) -> Tensor:
+        big = tensors[0].new_zeros((len(tensors), cap, *tensors[0].shape[1:]))
+        for m, t in enumerate(tensors):
+            big[m, :len(t)] = t
+        return big
+
+    def sample(self, batch_size: int, generators: Sequence[torch.Generator]) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Every member's minibatch, ``(M, B, ...)`` each: member m's drawn with ``generators[m]`` as its
+        :meth:`LabelledStates.sample` draws it."""
+        idx = torch.stack([torch.randint(0, d.size, (batch_size,), generator=g)
+                           for d, g in zip(self.datasets, generators)]).to(self.obs.device)  # (M, B)
+        rows = torch.arange(len(self.datasets), device=self.obs.device)[:, None]  # (M, 1)
+        return self.obs[rows, idx], self.actions[rows, idx], self.probs[rows, idx] if self.probs is not None else None

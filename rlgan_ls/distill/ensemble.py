@@ -31,6 +31,7 @@ from ..runs import Run
 from ..seeding import Seeds
 from .actions import DEFAULT_BINS
 from .config import DistillConfig
+from .dataset import StackedStates
 from .envs import EnvProbe, make_vec, probe_env, resolve_env
 from .objective import DistillLoss
 from .recorder import DistillRecorder
@@ -115,7 +116,7 @@ def _dense_layers(student: nn.Module) -> list[tuple[str, str, bool]] | None:
     return layers
 
 
-def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: list[Member],
+def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: list[Member], data: StackedStates,
                  cfg: DistillConfig) -> list[dict[str, Tensor]]:
     """One round of updates for every member still training: per-member minibatches and losses, one
     backward and one Adam step for all. Members with the same objective (alpha, prior, loss ...) share one
@@ -127,11 +128,11 @@ def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: 
         groups.setdefault(members[i].learner.loss_fn.key, []).append(i)
     sums: dict[tuple, dict[str, Tensor]] = {key: {} for key in groups}  # per group: tag -> (G,) sums
     for _ in range(cfg.updates_per_round):
-        batches = [m.learner.data.sample(cfg.batch_size, m.learner.gen) for m in members]
-        logits = stacked(torch.stack([b[0] for b in batches]))  # (M, B, sum K)
+        obs, actions, probs = data.sample(cfg.batch_size, [m.learner.gen for m in members])  # (M, B, ...) each
+        logits = stacked(obs)  # (M, B, sum K)
         total = torch.zeros((), device=logits.device)
         for key, idx in groups.items():
-            loss, parts = _group_loss(members[idx[0]].learner.loss_fn, logits, batches, idx)
+            loss, parts = _group_loss(members[idx[0]].learner.loss_fn, logits, actions, probs, idx)
             total = total + loss.sum()
             for k, v in parts.items():
                 sums[key][k] = sums[key][k] + v if k in sums[key] else v
@@ -153,17 +154,19 @@ def _fit_members(stacked: StackedStudents, opt: torch.optim.Optimizer, members: 
     return means
 
 
-def _group_loss(loss_fn: DistillLoss, logits: Tensor, batches: list[tuple[Tensor, Tensor, Tensor | None]],
+def _group_loss(loss_fn: DistillLoss, logits: Tensor, actions: Tensor, probs: Tensor | None,
                 idx: list[int]) -> tuple[Tensor, dict[str, Tensor]]:
-    """The loss and logged terms ``(G,)`` of members ``idx``, who share ``loss_fn``, on their own minibatches."""
+    """The loss and logged terms ``(G,)`` of members ``idx``, who share ``loss_fn``, on their own minibatches
+    (``logits``, ``actions`` and ``probs`` hold every member's, ``(M, B, ...)``)."""
     if len(idx) == 1:  # as the solo run computes it (the mean inside the loss), which keeps M = 1 exact
         i = idx[0]
-        loss, parts = loss_fn(logits[i], batches[i][1], batches[i][2])
+        loss, parts = loss_fn(logits[i], actions[i], probs[i] if probs is not None else None)
         return loss[None], {k: v[None] for k, v in parts.items()}
-    rows = logits[idx].reshape(-1, logits.shape[-1])  # (G * B, sum K)
-    probs = [batches[i][2] for i in idx]
-    loss, parts = loss_fn(rows, torch.cat([batches[i][1] for i in idx]),
-                          torch.cat(probs) if probs[0] is not None else None, reduction="none")  # type: ignore[arg-type]
+
+    def rows(t: Tensor) -> Tensor:
+        return t[idx].reshape(-1, t.shape[-1])  # (G * B, ...)
+
+    loss, parts = loss_fn(rows(logits), rows(actions), rows(probs) if probs is not None else None, reduction="none")
 
     def per_member(t: Tensor) -> Tensor:
         return t.reshape(len(idx), -1).mean(1)  # (G,)
@@ -180,11 +183,14 @@ def _chooser(stacked: StackedStudents, members: list[Member], env: EnvProbe, act
     def choose(obs: np.ndarray) -> Tensor:
         x = torch.as_tensor(obs, device=device)
         logits = stacked(x.reshape(len(members), -1, *x.shape[1:])).cpu()  # (M, N, sum K)
-        picks = [sample_actions(lg, nvec, m.learner.gen) if act == "sample" else greedy_actions(lg, nvec)
-                 for lg, m in zip(logits, members) if m.failed is None]
-        out = iter(picks)
-        return torch.cat([next(out) if m.failed is None else torch.zeros(logits.shape[1], len(nvec), dtype=torch.long)
-                          for m in members])
+        if act == "sample":  # each member draws from its own generator
+            picks = torch.stack([sample_actions(lg, nvec, m.learner.gen) if m.failed is None
+                                 else torch.zeros(logits.shape[1], len(nvec), dtype=torch.long)
+                                 for lg, m in zip(logits, members)])
+        else:
+            picks = greedy_actions(logits, nvec)  # (M, N, D), every member at once
+            picks[[i for i, m in enumerate(members) if m.failed is not None]] = 0
+        return picks.reshape(-1, len(nvec))
 
     return choose
 
@@ -225,7 +231,8 @@ def _train(cfgs: list[DistillConfig], env: EnvProbe, resolved: ResolvedTeacher, 
         rounds = RoundCollector(env, resolved.teacher, Collector(envs, [s.of("envs") for s in seeds]),
                                 _chooser(stacked, members, env, first.act, first.device),
                                 [s.numpy("dagger") for s in seeds], first.tau)
-        train_members(first, rounds, members, lambda: _fit_members(stacked, opt, members, first))
+        data = StackedStates([lr.data for lr in learners])
+        train_members(first, rounds, members, lambda: _fit_members(stacked, opt, members, data, first))
         return _finish(first, members, stacked, eval_envs, resolved)
     finally:
         for rec in recs:
@@ -246,7 +253,7 @@ def _finish(cfg: DistillConfig, members: list[Member], stacked: StackedStudents,
     def greedy(obs: np.ndarray) -> np.ndarray:
         x = torch.as_tensor(obs, device=cfg.device)
         logits = stacked(x.reshape(len(members), -1, *x.shape[1:]))  # (M, N, sum K)
-        return action_spec.to_env(torch.cat([greedy_actions(lg, spec.nvec) for lg in logits]).cpu().numpy())
+        return action_spec.to_env(greedy_actions(logits, spec.nvec).reshape(-1, len(spec.nvec)).cpu().numpy())
 
     evals = evaluate_members(eval_envs, greedy, cfg.eval_episodes, eval_seeds)
     teacher_returns: list[float] = []

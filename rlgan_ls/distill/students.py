@@ -173,7 +173,7 @@ def split_logits(logits: Tensor, nvec: tuple[int, ...]) -> tuple[Tensor, ...]:
 
 
 def greedy_actions(logits: Tensor, nvec: tuple[int, ...]) -> Tensor:
-    """Per-dimension argmax, (B, sum K) -> (B, D) long."""
+    """Per-dimension argmax, (..., sum K) -> (..., D) long."""
     return torch.stack([b.argmax(-1) for b in split_logits(logits, nvec)], dim=-1)
 
 
