@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 __all__ = ["AGGREGATES", "Interval", "aggregate_interval", "bootstrap_interval", "iqm", "performance_profile",
            "probability_of_improvement", "probability_of_improvement_interval"]
@@ -26,6 +25,9 @@ Scores = Sequence[np.ndarray]  # one 1-D array of run scores per task
 
 def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """Interquartile mean: the mean of the middle 50 % of ``x`` along ``axis``."""
+    from scipy import stats  # here, not at the top: scipy.stats takes most of a second to import, and every
+    # rlgan-ls command (every sweep cell) builds the command line, which imports this module
+
     return np.asarray(stats.trim_mean(x, 0.25, axis=axis))
 
 
@@ -59,6 +61,8 @@ def bootstrap_interval(samples: Sequence[np.ndarray], statistic: Callable[..., n
     fewer than 2 values."""
     if reps < 1 or min(a.shape[-1] for a in samples) < 2:
         return None
+    from scipy import stats
+
     result = stats.bootstrap(samples, statistic, n_resamples=reps, vectorized=True, paired=False, axis=-1,
                              confidence_level=level, method="percentile", rng=np.random.default_rng(seed))
     return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
