@@ -3,9 +3,11 @@
 A study's cells on one task differ in alpha, seed, prior, loss or label noise, not in the networks or
 the data they see. Trained one after another, each small student leaves the machine mostly idle; trained
 together they become one program: the members' parameters are stacked along a new first dimension
-(``torch.func.stack_module_state``), the forward and backward run once for all of them
-(``functional_call`` under ``vmap``), and one Adam step updates every member (Adam works element by
-element, so this is each member's own Adam). Each member keeps everything that makes it its own run: its
+(``torch.func.stack_module_state``), the forward and backward run once for all of them (an MLP's
+layers as one batched matmul each, other students through ``functional_call`` under ``vmap``), members
+with the same objective share one loss call, the members' datasets share one buffer (one gather draws
+every minibatch), and one Adam step updates every member (Adam works element by element, so this is each
+member's own Adam). Each member keeps everything that makes it its own run: its
 seed (initial weights, minibatches, sampled actions, its coin for who acts, its block of envs in one
 vector env of members x n_envs), its objective (alpha, prior, loss) and its run directory, written as a
 solo run writes it, with ``"ensemble": M`` in its ``config.json``. The teacher labels every member's states

@@ -1,8 +1,9 @@
-"""``sweep --ensemble``: a distillation sweep's cells trained together, one ensemble per task and shape.
+"""``sweep --ensemble``: a distillation sweep's cells trained together, in ensembles of one task and shape.
 
 Cells of one task whose settings agree in everything but alpha, seed, prior, loss and label noise
-(:data:`rlgan_ls.distill.ensemble.MEMBER_SETTINGS`) form one ensemble; cells that differ in a shape
-(another architecture, other bins, another budget) go to an ensemble of their own, said in one line. An
+(:data:`rlgan_ls.distill.ensemble.MEMBER_SETTINGS`) form one group; cells that differ in a shape
+(another architecture, other bins, another budget) go to a group of their own, said in one line. The sweep
+splits each group into one ensemble per worker (:func:`rlgan_ls.study.sweep._units`). An
 ensemble is one job for a worker (or one process with ``--isolate``): ``rlgan-ls ensemble SPEC.json``,
 whose spec lists each member's ``rlgan-ls distill`` arguments and whose output goes to the log of its first
 member (the others' logs point there). Every member still writes its own run directory, and the usual
