@@ -3,7 +3,9 @@
 import csv
 import dataclasses
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import gan_flags
@@ -92,6 +94,17 @@ def test_ray_backend_matches_the_local_pool(tmp_path):
     assert tables[0] == tables[1]
 
 
+def _children() -> set[int]:
+    """The pids of this process's live (or unreaped) children, from Linux's /proc."""
+    pids: set[int] = set()
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return pids
+
+
 def test_persistent_workers_give_the_isolated_numbers(tmp_path):
     from stable_baselines3 import PPO
 
@@ -100,11 +113,17 @@ def test_persistent_workers_give_the_isolated_numbers(tmp_path):
     distill_flags = ["--teacher", str(teacher), "--n-envs", "2", "--rounds", "2", "--steps-per-round", "16",
                      "--updates-per-round", "5", "--eval-episodes", "2", "--eval-envs", "2"]
     grids = [("gan", ["digits"], TINY_GAN), ("distill", ["CartPole-v1"], distill_flags)]
+    probe = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert probe.pid in _children()  # the check sees a live child
+    probe.kill()
+    probe.wait()
+    before = _children()
     for kind, tasks, extra in grids:
         for isolate in (True, False):
             plan = SweepPlan(kind, [0.0, 0.3], [0, 1], tmp_path / f"{kind}-{isolate}", tasks, extra, workers=2,
                              isolate=isolate)
             assert {r.status for r in run_sweep(plan, quiet=True)} == {"done"}
+            assert _children() <= before  # every worker (or cell process) has exited and been waited for
         for a in sorted((tmp_path / f"{kind}-True").glob("*-a*")):
             ours, theirs = (json.loads((d / "metrics.json").read_text())
                             for d in (a, tmp_path / f"{kind}-False" / a.name))
