@@ -182,6 +182,7 @@ class Workers:
                 w.proc.wait(5)
             except subprocess.TimeoutExpired:
                 w.stop(signal.SIGKILL)
+                w.proc.wait()  # reaped, not left a zombie
 
     def stop(self, grace: float = 10.0) -> None:
         """No new cells; SIGTERM to every worker, SIGKILL to any still alive after ``grace`` seconds."""
