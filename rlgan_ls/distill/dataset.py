@@ -67,9 +67,12 @@ class LabelledStates:
         self.round[sl] = round_idx
         self.size += n
 
-    def sample_index(self, batch_size: int, generator: torch.Generator) -> Tensor:
-        """Row indices of a uniform minibatch (with replacement) over every row added so far, (B,)."""
-        return torch.randint(0, self.size, (batch_size,), generator=generator).to(self.obs.device)
+    def sample_index(self, batch_size: int, generator: torch.Generator,
+                     device: str | torch.device | None = None) -> Tensor:
+        """Row indices of a uniform minibatch (with replacement) over every row added so far, (B,), on ``device``
+        (default: the dataset's)."""
+        idx = torch.randint(0, self.size, (batch_size,), generator=generator)
+        return idx.to(self.obs.device if device is None else device)
 
     def sample(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor | None]:
         """A minibatch ``(obs, actions, probs)`` drawn by :meth:`sample_index`."""
@@ -106,7 +109,7 @@ class StackedStates:
     def sample(self, batch_size: int, generators: Sequence[torch.Generator]) -> tuple[Tensor, Tensor, Tensor | None]:
         """Every member's minibatch, ``(M, B, ...)`` each: member m's drawn with ``generators[m]`` as its
         :meth:`LabelledStates.sample` draws it."""
-        idx = torch.stack([torch.randint(0, d.size, (batch_size,), generator=g)
+        idx = torch.stack([d.sample_index(batch_size, g, "cpu")  # drawn where the generators are, moved once
                            for d, g in zip(self.datasets, generators)]).to(self.obs.device)  # (M, B)
         rows = torch.arange(len(self.datasets), device=self.obs.device)[:, None]  # (M, 1)
         return self.obs[rows, idx], self.actions[rows, idx], self.probs[rows, idx] if self.probs is not None else None

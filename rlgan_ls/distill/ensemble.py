@@ -81,8 +81,7 @@ class StackedStudents:
         """An MLP student's forward as grouped layers: one batched matmul per layer for every member (what vmap
         computes, without its per-call overhead, which is most of the time of a small student's forward)."""
         assert self._dense is not None
-        frames = obs.dtype == torch.uint8 and obs.dim() == 5  # (M, B, H, W, C) frames, scaled as MLPStudent does
-        h = (obs.float() / 255.0 if frames else obs.float()).flatten(2)  # (M, B, D)
+        h = MLPStudent.inputs(obs, batch_dims=2).flatten(2)  # (M, B, D)
         for weight, bias, tanh in self._dense:
             h = torch.baddbmm(self.params[bias].unsqueeze(1), h, self.params[weight].transpose(1, 2))  # (M, B, out)
             if tanh:

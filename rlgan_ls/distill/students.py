@@ -89,8 +89,14 @@ class MLPStudent(nn.Module):
         self.net = nn.Sequential(nn.Flatten(), *_mlp(obs_dim, spec, nn.Tanh))
 
     def forward(self, obs: Tensor) -> Tensor:  # (B, *obs_shape) -> (B, sum K)
-        frames = obs.dtype == torch.uint8 and obs.dim() == 4
-        return self.net(obs.float() / 255.0 if frames else obs.float())
+        return self.net(self.inputs(obs))
+
+    @staticmethod
+    def inputs(obs: Tensor, batch_dims: int = 1) -> Tensor:
+        """Observations as the network takes them: floats, uint8 frames (``batch_dims`` leading dimensions, then
+        H, W, C) scaled to [0, 1]."""
+        frames = obs.dtype == torch.uint8 and obs.dim() == batch_dims + 3
+        return obs.float() / 255.0 if frames else obs.float()
 
 
 SMALL_FRAMES = 36
